@@ -1,0 +1,79 @@
+# Two commands: `make book` builds the rendered book, `make test` runs every check.
+# Both set up what they need (a .venv from requirements-dev.txt, Debian's chromium for the browser test).
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+export MPLBACKEND := agg
+export PYTHONHASHSEED := 0
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+.PHONY: help install export book test check-sync check-clean test-nbs test-py test-browser chromium lab clean
+
+help:
+	@echo "make book   build the rendered book into _build/html (executes every notebook)"
+	@echo "make test   sync + clean checks, notebooks, pytest, browser test of the built book"
+	@echo "make lab    open the notebooks in JupyterLab"
+
+# The venv is rebuilt only when the pins or the package metadata change.
+$(STAMP): requirements-dev.txt settings.ini setup.py
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	# torch is pinned at the top of requirements-dev.txt, so pip never pulls a CUDA build.
+	$(BIN)/pip install -q -r requirements-dev.txt
+	# compat mode puts the repo root on sys.path, so modules that later chapters export need no reinstall
+	$(BIN)/pip install -q --no-deps -e . --config-settings editable_mode=compat
+	touch $@
+
+install: $(STAMP)
+
+export: $(STAMP)
+	$(BIN)/nbdev_export
+
+book: export
+	rm -rf _build/html _build/.doctrees _build/jupyter_execute
+	$(BIN)/jupyter-book build --all -W --keep-going .
+	@echo "book: open _build/html/index.html"
+
+# (1) the library is exactly what the notebooks export (untracked files count as a diff too)
+check-sync: export
+	@out=$$(git status --porcelain -- attn_tutorial); if [ -n "$$out" ]; then \
+	  echo "attn_tutorial/ differs from what nbs/ exports; run nbdev_export and commit:"; echo "$$out"; \
+	  git --no-pager diff --stat -- attn_tutorial; exit 1; fi
+	@echo "check-sync: ok"
+
+# (2) the notebooks are stored clean (no outputs, no execution counts, no stray metadata)
+check-clean: $(STAMP)
+	$(BIN)/nbdev_clean
+	@out=$$(git status --porcelain -- nbs); if [ -n "$$out" ]; then \
+	  echo "nbdev_clean changed notebooks; run nbdev_clean and commit:"; echo "$$out"; exit 1; fi
+	@echo "check-clean: ok"
+
+# (3) every notebook executes, with its asserts
+test-nbs: export
+	$(BIN)/nbdev_test --timing
+
+# (4) the library's tests
+test-py: export
+	$(BIN)/python -m pytest tests --ignore=tests/browser
+
+# (5) the built book in a real headless browser
+chromium:
+	@command -v chromium >/dev/null || { \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+
+test-browser: chromium $(STAMP)
+	$(BIN)/python -m pytest tests/browser
+
+test: check-sync check-clean test-nbs test-py book test-browser
+	@echo "make test: all checks passed"
+
+lab: $(STAMP)
+	$(BIN)/pip install -q jupyterlab
+	$(BIN)/jupyter lab nbs/
+
+clean:
+	rm -rf _build .pytest_cache .hypothesis
