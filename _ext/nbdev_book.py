@@ -65,5 +65,25 @@ def read_nbdev_notebook(text: str) -> nbformat.NotebookNode:
     return nb
 
 
+def dedupe_scripts(app, pagename, templatename, context, doctree):
+    """Drop repeated `<script>` entries from a page.
+
+    Under Jupyter Book 1, sphinx-thebe and sphinx-togglebutton add their inline scripts twice (once with
+    filename None, once with ""); the second `const THEBE_JS_URL` declaration is a console error on every page.
+    """
+    scripts = context.get("script_files")
+    if not scripts:
+        return
+    seen, unique = set(), []
+    for js in scripts:
+        # the copies differ only in how "no file" is spelled (None or ""), so compare what reaches the HTML
+        key = (getattr(js, "filename", js) or "", tuple(sorted((getattr(js, "attributes", None) or {}).items())))
+        if key not in seen:
+            seen.add(key)
+            unique.append(js)
+    context["script_files"] = unique
+
+
 def setup(app):
+    app.connect("html-page-context", dedupe_scripts, priority=900)
     return {"version": "1.0", "parallel_read_safe": True, "parallel_write_safe": True}

@@ -1,0 +1,28 @@
+"""The book's notebook reader: nbdev directives become myst-nb tags and are not shown."""
+import sys
+from pathlib import Path
+
+import nbformat
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "_ext"))
+from nbdev_book import read_nbdev_notebook, split_directives  # noqa: E402
+
+
+def test_split_directives():
+    assert split_directives("#| export\n#|hide\n\nx = 1\n#| not a directive here\n") == (
+        [("export", ""), ("hide", "")], "x = 1\n#| not a directive here\n")
+    assert split_directives("#| eval: false\nrun()") == ([("eval", "false")], "run()")
+    assert split_directives("x = 1") == ([], "x = 1")
+
+
+def test_reader_maps_directives_to_tags():
+    cells = ["#| hide\nimport os", "#| export\ndef f(): pass", "#| echo: false\nplot()", "#| eval: false\nslow()",
+             "#| output: false\nprint(1)", "#| default_exp attention", "#| eval: true\nok()", "plain()"]
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells]
+                                  + [nbformat.v4.new_markdown_cell("#| stays: prose is untouched")])
+    out = read_nbdev_notebook(nbformat.writes(nb))
+    tags = [c.metadata.get("tags", []) for c in out.cells]
+    assert tags == [["remove-cell"], [], ["remove-input"], ["skip-execution"], ["remove-output"], ["remove-cell"],
+                    [], [], []]
+    assert [c.source for c in out.cells[:2]] == ["import os", "def f(): pass"]
+    assert out.cells[-1].source == "#| stays: prose is untouched"
