@@ -37,18 +37,20 @@ book: export
 	$(BIN)/jupyter-book build --all -W --keep-going .
 	@echo "book: open _build/html/index.html"
 
-# (1) the library is exactly what the notebooks export (untracked files count as a diff too)
-check-sync: export
-	@out=$$(git status --porcelain -- attn_tutorial); if [ -n "$$out" ]; then \
-	  echo "attn_tutorial/ differs from what nbs/ exports; run nbdev_export and commit:"; echo "$$out"; \
-	  git --no-pager diff --stat -- attn_tutorial; exit 1; fi
+# (1) the library is exactly what the notebooks export: nbdev_export must change nothing under attn_tutorial/
+check-sync: $(STAMP)
+	@tmp=$$(mktemp -d); cp -r attn_tutorial $$tmp/; $(BIN)/nbdev_export; \
+	if ! diff -r -x __pycache__ $$tmp/attn_tutorial attn_tutorial; then \
+	  echo "check-sync: attn_tutorial/ was not what nbs/ exports (nbdev_export has now rewritten it)"; \
+	  rm -rf $$tmp; exit 1; fi; rm -rf $$tmp
 	@echo "check-sync: ok"
 
-# (2) the notebooks are stored clean (no outputs, no execution counts, no stray metadata)
+# (2) the notebooks are stored clean: nbdev_clean must change nothing under nbs/ (no outputs, no stray metadata)
 check-clean: $(STAMP)
-	$(BIN)/nbdev_clean
-	@out=$$(git status --porcelain -- nbs); if [ -n "$$out" ]; then \
-	  echo "nbdev_clean changed notebooks; run nbdev_clean and commit:"; echo "$$out"; exit 1; fi
+	@tmp=$$(mktemp -d); cp -r nbs $$tmp/; $(BIN)/nbdev_clean; \
+	if ! diff -r -x .last_checked $$tmp/nbs nbs >/dev/null; then \
+	  echo "check-clean: nbdev_clean changed these notebooks (it has now cleaned them):"; \
+	  diff -rq -x .last_checked $$tmp/nbs nbs || true; rm -rf $$tmp; exit 1; fi; rm -rf $$tmp
 	@echo "check-clean: ok"
 
 # (3) every notebook executes, with its asserts
