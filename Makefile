@@ -73,7 +73,7 @@ test: check-sync check-clean test-nbs test-py book test-browser
 	@echo "make test: all checks passed"
 
 lab: $(STAMP)
-	$(BIN)/pip install -q jupyterlab
+	$(BIN)/pip install -q jupyterlab==4.6.6
 	$(BIN)/jupyter lab nbs/
 
 clean:
