@@ -1,0 +1,61 @@
+"""attn_tutorial.train: the loop learns, stops at its target, is reproducible, and refuses bad arguments."""
+import pytest
+import torch
+from torch import nn
+
+from attn_tutorial.train import History, cycle_batches, fit, seed_everything, to_device
+
+
+def _task(seed):
+    seed_everything(seed)
+    X = torch.randn(256, 6)
+    y = (X @ torch.randn(6, 3)).argmax(-1)
+    batches = [(X[i:i + 32], y[i:i + 32]) for i in range(0, 256, 32)]
+    loss_fn = lambda m, b: nn.functional.cross_entropy(m(b[0]), b[1])
+    acc = lambda m: {"acc": (m(X).argmax(-1) == y).float().mean().item()}
+    return nn.Linear(6, 3), loss_fn, batches, acc
+
+
+def test_reaches_target_and_stops_early():
+    model, loss_fn, batches, acc = _task(0)
+    h = fit(model, loss_fn, batches, 3000, lr=1e-2, eval_fn=acc, eval_every=20, target=("acc", 0.95),
+            device="cpu", progress=False)
+    assert isinstance(h, History) and h.stopped_early
+    assert h.metric("acc")[-1] >= 0.95 and h.steps[-1] < 3000 and h.steps[-1] % 20 == 0
+    assert h.losses[-1] < 0.5 * h.losses[0] and h.seconds > 0
+    assert acc(model)["acc"] >= 0.95                           # the model returned is the trained one
+
+
+def test_same_seed_same_run_and_no_target_runs_all_steps():
+    runs = []
+    for _ in range(2):
+        model, loss_fn, batches, acc = _task(1)
+        runs.append(fit(model, loss_fn, batches, 50, eval_fn=acc, eval_every=10, device="cpu", progress=False))
+    assert runs[0].losses == runs[1].losses and len(runs[0].steps) == 50 and not runs[0].stopped_early
+    assert runs[0].eval_steps == [10, 20, 30, 40, 50]
+
+
+def test_progress_line_on_a_terminal(capsys):
+    model, loss_fn, batches, _ = _task(2)
+    fit(model, loss_fn, batches, 20, device="cpu", desc="demo")
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "demo [####################] 20/20" in err.split("\r")[-1]
+
+
+def test_bad_arguments():
+    model, loss_fn, batches, acc = _task(3)
+    with pytest.raises(ValueError, match="steps must be >= 1"):
+        fit(model, loss_fn, batches, 0, progress=False)
+    with pytest.raises(ValueError, match="needs an eval_fn"):
+        fit(model, loss_fn, batches, 5, target=("acc", 0.9), progress=False)
+    with pytest.raises(ValueError, match="batches is empty"):
+        fit(model, loss_fn, [], 5, progress=False, device="cpu")
+    with pytest.raises(FloatingPointError, match="step 1"):
+        fit(model, lambda m, b: m(b[0]).sum() * float("nan"), batches, 5, progress=False, device="cpu")
+
+
+def test_helpers():
+    it = cycle_batches([1, 2])
+    assert [next(it) for _ in range(5)] == [1, 2, 1, 2, 1]
+    moved = to_device({"a": (torch.ones(1), [torch.zeros(2)]), "n": 3}, "cpu")
+    assert moved["n"] == 3 and moved["a"][1][0].shape == (2,)
