@@ -21,9 +21,9 @@ help:
 # The venv is rebuilt only when the pins or the package metadata change.
 $(STAMP): requirements-dev.txt settings.ini setup.py
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	# torch is pinned at the top of requirements-dev.txt, so pip never pulls a CUDA build.
+	@# torch is pinned at the top of requirements-dev.txt, so pip never pulls a CUDA build.
 	$(BIN)/pip install -q -r requirements-dev.txt
-	# compat mode puts the repo root on sys.path, so modules that later chapters export need no reinstall
+	@# compat mode puts the repo root on sys.path, so modules that later chapters export need no reinstall
 	$(BIN)/pip install -q --no-deps -e . --config-settings editable_mode=compat
 	touch $@
 
@@ -55,7 +55,7 @@ check-clean: $(STAMP)
 
 # (3) every notebook executes, with its asserts
 test-nbs: export
-	# one worker: each notebook gets both cores, so --timing shows its real time against the 2-minute budget
+	@# one worker: each notebook gets both cores, so --timing shows its real time against the 2-minute budget
 	$(BIN)/nbdev_test --n_workers 1 --timing
 
 # (4) the library's tests
