@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from hypothesis import given
 
-from attn_tutorial.attention import (causal_mask, length_mask, masked_softmax,
+from attn_tutorial.attention import (attention_weights, causal_mask, length_mask, masked_softmax,
                                      scaled_dot_product_attention)
 
 F64 = torch.float64
@@ -256,3 +256,16 @@ def test_bad_dtypes_raise_type_error():
         scaled_dot_product_attention(q, k, v, attn_mask=torch.ones(3, 5, dtype=torch.int64))
     with pytest.raises(TypeError, match="share a dtype"):
         scaled_dot_product_attention(q, k.double(), v)
+
+
+def test_attention_weights_is_the_second_formula_of_sdpa():
+    q, k, v = rand(2, 5, 8, seed=10), rand(2, 7, 8, seed=11), rand(2, 7, 3, seed=12)
+    mask = torch.rand(2, 5, 7, generator=torch.Generator().manual_seed(13)) > 0.4
+    scores = q @ k.mT * (1 / math.sqrt(8))                          # the same rounding as the function
+    for kw in ({}, {"attn_mask": mask}, {"attn_mask": rand(5, 7, seed=14)}, {"is_causal": True},
+               {"attn_mask": mask, "is_causal": True}):
+        assert torch.equal(attention_weights(scores, **kw), scaled_dot_product_attention(q, k, v, **kw)[1])
+    with pytest.raises(ValueError, match=r"attn_mask \(5, 6\) does not broadcast to the scores' shape \(2, 5, 7\)"):
+        attention_weights(scores, torch.ones(5, 6, dtype=torch.bool))
+    with pytest.raises(TypeError, match="bool .* or float"):
+        attention_weights(scores, torch.ones(5, 7, dtype=torch.long))

@@ -72,3 +72,26 @@ def test_vocab():
 def test_bad_arguments_raise(call, message):
     with pytest.raises(ValueError, match=message):
         call()
+
+
+def test_lookup_task_has_exactly_one_answer_and_batches_cover_it():
+    from attn_tutorial.data import lookup_task
+    lk = lookup_task(500, n_pairs=6, n_keys=10, n_values=4, seed=3)
+    rows = torch.arange(500)
+    assert lk.keys.shape == lk.values.shape == (500, 6) and len(lk) == 500
+    assert ((lk.keys[:, :, None] == lk.keys[:, None, :]).sum((1, 2)) == 6).all()   # keys distinct in a table
+    assert ((lk.keys == lk.query[:, None]).sum(1) == 1).all()
+    assert torch.equal(lk.keys[rows, lk.position], lk.query) and torch.equal(lk.values[rows, lk.position], lk.target)
+    assert lk.keys.max() < 10 and lk.values.max() < 4
+    assert torch.equal(lookup_task(20, 3, seed=1).values, lookup_task(20, 3, seed=1).values)
+    assert not torch.equal(lookup_task(20, 3, seed=1).values, lookup_task(20, 3, seed=2).values)
+    b = lk.batches(128, shuffle=True, seed=0)
+    first, second = [x.position for x in b], [x.position for x in b]
+    assert [len(x) for x in first] == [128, 128, 128, 116]
+    assert sorted(torch.cat([x.query * 1000 + x.target * 10 + x.position for x in lk.batches(128, shuffle=True)]).tolist()) \
+        == sorted((lk.query * 1000 + lk.target * 10 + lk.position).tolist())
+    assert not torch.equal(torch.cat(first), torch.cat(second))      # a new order each epoch
+    sub = lk[torch.tensor([3, 1])]
+    assert torch.equal(sub.keys, lk.keys[[3, 1]]) and len(lk[:7]) == 7
+    with pytest.raises(ValueError, match="n_pairs=11 distinct keys cannot be drawn from n_keys=10"):
+        lookup_task(5, 11, n_keys=10)

@@ -59,3 +59,14 @@ def test_helpers():
     assert [next(it) for _ in range(5)] == [1, 2, 1, 2, 1]
     moved = to_device({"a": (torch.ones(1), [torch.zeros(2)]), "n": 3}, "cpu")
     assert moved["n"] == 3 and moved["a"][1][0].shape == (2,)
+
+
+def test_saved_tensor_bytes_counts_distinct_saved_storages():
+    from attn_tutorial.train import saved_tensor_bytes
+    x = torch.randn(30, 40, requires_grad=True)
+    w = torch.randn(40, 20, requires_grad=True)
+    n, y = saved_tensor_bytes(lambda a, b: (a @ b).relu(), x, w)
+    # matmul saves both inputs, relu its output: (30*40 + 40*20 + 30*20) float32 entries
+    assert n == (30 * 40 + 40 * 20 + 30 * 20) * 4 and y.shape == (30, 20)
+    assert saved_tensor_bytes(lambda a: a.double().exp(), x)[0] == 30 * 40 * 8
+    assert saved_tensor_bytes(lambda a: a + 1, x)[0] == 0             # addition saves nothing
