@@ -26,3 +26,22 @@ def test_reader_maps_directives_to_tags():
                     [], [], []]
     assert [c.source for c in out.cells[:2]] == ["import os", "def f(): pass"]
     assert out.cells[-1].source == "#| stays: prose is untouched"
+
+
+def test_every_glue_role_names_a_glued_value_and_a_valid_format():
+    "A `{glue:text}` role in the prose must refer to a name that a code cell glues, with a format Python accepts."
+    import json
+    import re
+    from pathlib import Path
+    role = re.compile(r"\{glue:text\}`([^`:]+)(?::([^`]*))?`")
+    glued = re.compile(r"""glue\(\s*f?["']([^"']+)["']""")
+    for path in sorted(Path(__file__).parent.parent.joinpath("nbs").glob("*.ipynb")):
+        cells = json.loads(path.read_text())["cells"]
+        md = "\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "markdown")
+        code = "\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "code")
+        names = set(glued.findall(code))
+        for name, fmt in role.findall(md):
+            assert name in names or any("{" in n and re.fullmatch(re.sub(r"\{[^}]*\}", ".+", n), name) for n in names), \
+                f"{path.name}: {{glue:text}}`{name}` is never glued"
+            if fmt:
+                format(1.5, fmt)                                       # raises ValueError on a bad format spec
