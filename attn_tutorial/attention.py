@@ -34,7 +34,7 @@ def length_mask(lengths: Tensor, S: int | None = None) -> Tensor:
     S = int(lengths.max()) if S is None else S
     return torch.arange(S, device=lengths.device) < lengths[:, None]
 
-# %% ../nbs/02_qkv.ipynb #1cbd6708
+# %% ../nbs/02_qkv.ipynb #c82c9dca
 def masked_softmax(scores: Tensor, mask: Tensor | None = None, dim: int = -1) -> Tensor:
     """Softmax of `scores` along `dim` where entries with `mask` False get weight exactly 0.
 
@@ -46,9 +46,10 @@ def masked_softmax(scores: Tensor, mask: Tensor | None = None, dim: int = -1) ->
         if mask.dtype != torch.bool:
             raise TypeError(f"mask must be a bool tensor (True = may attend), got dtype {mask.dtype}")
         scores = scores.masked_fill(~mask, float("-inf"))
-    # Softmax is unchanged by a shift of the row, so the max needs no gradient. A row that is all -inf has
-    # max -inf; shifting it by 0 instead makes exp() give zeros rather than NaN.
-    row_max = scores.amax(dim=dim, keepdim=True).detach()
+    # Softmax is unchanged by a shift of the row, so the max needs no gradient (taken of the detached scores,
+    # autograd keeps no copy of them). A row that is all -inf has max -inf; shifting it by 0 instead makes
+    # exp() give zeros rather than NaN.
+    row_max = scores.detach().amax(dim=dim, keepdim=True)
     row_max = row_max.masked_fill(~torch.isfinite(row_max), 0.0)
     e = torch.exp(scores - row_max)
     total = e.sum(dim=dim, keepdim=True)
