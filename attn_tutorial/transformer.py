@@ -54,7 +54,7 @@ class LearnedPositions(nn.Module):
             raise ValueError(f"positions {offset}..{offset + x.shape[1] - 1} exceed max_len={self.weight.shape[0]}")
         return x + self.weight[offset:offset + x.shape[1]]
 
-# %% ../nbs/06_transformer.ipynb #e269f583
+# %% ../nbs/06_transformer.ipynb #e198f9b2
 def _activation(activation) -> callable:
     if callable(activation):
         return activation
@@ -114,23 +114,25 @@ class TransformerEncoderLayer(nn.Module):
     @classmethod
     def from_torch(cls, m: nn.TransformerEncoderLayer) -> "TransformerEncoderLayer":
         "A copy of a batch-first `torch.nn.TransformerEncoderLayer` (relu or gelu, either `norm_first`)."
-        if not m.self_attn.batch_first:
-            raise ValueError("from_torch needs a layer built with batch_first=True")
-        new = cls(m.self_attn.embed_dim, m.self_attn.num_heads, m.linear1.out_features, m.dropout.p,
-                  _torch_activation(m), m.norm1.eps, m.norm_first, m.linear1.bias is not None)
-        new = new.to(m.linear1.weight.device, m.linear1.weight.dtype)       # before copying: keep every digit
-        new.self_attn = MultiHeadAttention.from_torch(m.self_attn)
-        _copy_modules(new, m, ("linear1", "linear2", "norm1", "norm2"))
-        return new
+        return _layer_from_torch(cls, m, ("self_attn",), ("linear1", "linear2", "norm1", "norm2"))
 
 
-def _copy_modules(new: nn.Module, old: nn.Module, names) -> None:
+def _layer_from_torch(cls, m: nn.Module, attentions: tuple, modules: tuple):
+    "A `cls` layer with the settings and weights of torch layer `m`; `attentions` are copied with `from_torch`."
+    if not m.self_attn.batch_first:
+        raise ValueError("from_torch needs a layer built with batch_first=True")
+    new = cls(m.self_attn.embed_dim, m.self_attn.num_heads, m.linear1.out_features, m.dropout.p,
+              _torch_activation(m), m.norm1.eps, m.norm_first, m.linear1.bias is not None)
+    new = new.to(m.linear1.weight.device, m.linear1.weight.dtype)       # before copying: keep every digit
+    for name in attentions:
+        setattr(new, name, MultiHeadAttention.from_torch(getattr(m, name)))
     with torch.no_grad():
-        for name in names:
-            for p_new, p_old in zip(getattr(new, name).parameters(), getattr(old, name).parameters(), strict=True):
+        for name in modules:
+            for p_new, p_old in zip(getattr(new, name).parameters(), getattr(m, name).parameters(), strict=True):
                 p_new.copy_(p_old)
+    return new
 
-# %% ../nbs/06_transformer.ipynb #5e586f1f
+# %% ../nbs/06_transformer.ipynb #388607b3
 class TransformerDecoderLayer(nn.Module):
     """Causal self-attention, cross-attention to `memory`, feed-forward; residuals and layer norms as in
     `TransformerEncoderLayer`. `forward(tgt (B, T, d_model), memory (B, S, d_model))` -> `(B, T, d_model)`, and
@@ -196,15 +198,8 @@ class TransformerDecoderLayer(nn.Module):
     @classmethod
     def from_torch(cls, m: nn.TransformerDecoderLayer) -> "TransformerDecoderLayer":
         "A copy of a batch-first `torch.nn.TransformerDecoderLayer` (relu or gelu, either `norm_first`)."
-        if not m.self_attn.batch_first:
-            raise ValueError("from_torch needs a layer built with batch_first=True")
-        new = cls(m.self_attn.embed_dim, m.self_attn.num_heads, m.linear1.out_features, m.dropout.p,
-                  _torch_activation(m), m.norm1.eps, m.norm_first, m.linear1.bias is not None)
-        new = new.to(m.linear1.weight.device, m.linear1.weight.dtype)       # before copying: keep every digit
-        new.self_attn = MultiHeadAttention.from_torch(m.self_attn)
-        new.multihead_attn = MultiHeadAttention.from_torch(m.multihead_attn)
-        _copy_modules(new, m, ("linear1", "linear2", "norm1", "norm2", "norm3"))
-        return new
+        return _layer_from_torch(cls, m, ("self_attn", "multihead_attn"),
+                                 ("linear1", "linear2", "norm1", "norm2", "norm3"))
 
 
 def _cached_self_attention(mha: MultiHeadAttention, x: Tensor, cache: dict) -> Tensor:

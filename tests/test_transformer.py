@@ -204,3 +204,14 @@ def test_learns_to_copy():
     fit(model, seq2seq_loss, train.batches(64, shuffle=True), 300, lr=3e-3, device="cpu", progress=False)
     model.eval()
     assert seq2seq_accuracy(model, test) > 0.95
+
+
+def test_from_torch_refuses_what_it_cannot_copy():
+    with pytest.raises(ValueError, match="batch_first=True"):
+        TransformerEncoderLayer.from_torch(nn.TransformerEncoderLayer(8, 2))
+    with pytest.raises(ValueError, match="batch_first=True"):
+        TransformerDecoderLayer.from_torch(nn.TransformerDecoderLayer(8, 2))
+    with pytest.raises(ValueError, match="only relu and"):
+        TransformerEncoderLayer.from_torch(nn.TransformerEncoderLayer(8, 2, activation=torch.tanh, batch_first=True))
+    with pytest.raises(ValueError, match="only relu and"):
+        TransformerEncoderLayer.from_torch(nn.TransformerEncoderLayer(8, 2, activation=nn.GELU("tanh"), batch_first=True))
