@@ -1,0 +1,84 @@
+"""attn_tutorial.efficient: chunked attention equals exact attention in values (float64, 1e-10) and gradients
+(1e-9) for L != S, causal masks and lengths no block divides; its backward's memory grows like N, not N^2
+(measured in a fresh process); bad shapes raise ValueError."""
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import hypothesis.strategies as st
+import pytest
+import torch
+from hypothesis import given, settings
+
+from attn_tutorial.attention import scaled_dot_product_attention
+from attn_tutorial.efficient import chunked_attention, measure_peak_mib
+
+F64 = torch.float64
+
+
+@settings(max_examples=50)
+@given(B=st.integers(1, 2), H=st.integers(1, 3), L=st.integers(1, 40), S=st.integers(1, 40), E=st.integers(1, 9),
+       Ev=st.integers(1, 9), causal=st.booleans(), block=st.integers(1, 17), qblock=st.integers(1, 17),
+       scale=st.one_of(st.none(), st.floats(0.05, 2.0)), seed=st.integers(0, 2**16))
+def test_equals_exact_attention_in_values_and_gradients(B, H, L, S, E, Ev, causal, block, qblock, scale, seed):
+    g = torch.Generator().manual_seed(seed)
+    q = torch.randn(B, H, L, E, dtype=F64, generator=g, requires_grad=True)
+    k = torch.randn(B, H, S, E, dtype=F64, generator=g, requires_grad=True)
+    v = torch.randn(B, H, S, Ev, dtype=F64, generator=g, requires_grad=True)
+    grad = torch.randn(B, H, L, Ev, dtype=F64, generator=g)
+    ours = chunked_attention(q, k, v, is_causal=causal, scale=scale, block_size=block, query_block_size=qblock)
+    ref = scaled_dot_product_attention(q, k, v, is_causal=causal, scale=scale)[0]
+    torch.testing.assert_close(ours, ref, rtol=0, atol=1e-10)
+    for a, b in zip(torch.autograd.grad(ours, (q, k, v), grad), torch.autograd.grad(ref, (q, k, v), grad)):
+        torch.testing.assert_close(a, b, rtol=0, atol=1e-9)
+
+
+def test_gradcheck_and_large_scores():
+    q, k, v = (torch.randn(1, 6, 4, dtype=F64, requires_grad=True) for _ in range(3))
+    assert torch.autograd.gradcheck(lambda a, b, c: chunked_attention(a, b, c, is_causal=True, block_size=2,
+                                                                      query_block_size=4), (q, k, v))
+    big = torch.randn(1, 50, 8) * 100                       # scores of size ~1e4: the running max keeps exp finite
+    out = chunked_attention(big, big, big, block_size=7)
+    assert torch.isfinite(out).all()
+    torch.testing.assert_close(out, scaled_dot_product_attention(big, big, big)[0], rtol=1e-5, atol=1e-4)
+
+
+CHILD = """
+import torch
+from attn_tutorial.efficient import chunked_attention, measure_peak_mib
+torch.manual_seed(0)
+small = [torch.randn(1, 1, 32, 64, requires_grad=True) for _ in range(3)]
+chunked_attention(*small).sum().backward()
+q, k, v = (torch.randn(1, 1, {N}, 64, requires_grad=True) for _ in range(3))
+print(measure_peak_mib(lambda: chunked_attention(q, k, v).sum().backward())[0])
+"""
+
+
+def test_backward_memory_grows_like_n_not_n_squared():
+    peak = {}
+    for N in (1024, 4096):
+        out = subprocess.run([sys.executable, "-c", CHILD.format(N=N)], capture_output=True, text=True, check=True)
+        peak[N] = float(out.stdout.split()[-1])
+    weights_4096 = 4096 * 4096 * 4 / 2**20                  # one float32 (N, N) matrix: 64 MiB
+    assert peak[4096] < weights_4096 / 2, peak              # generous: actual is a few MiB
+    assert peak[4096] < 8 * max(peak[1024], 1.0), peak      # x4 in N: far below the x16 of N^2
+
+
+def test_measure_peak_mib_sees_a_temporary():
+    mib, result = measure_peak_mib(lambda: torch.ones(1024, 1024 * 8).sum().item())   # 32 MiB
+    assert result == 1024 * 1024 * 8 and 28 < mib < 40
+
+
+@pytest.mark.parametrize("args, message", [
+    (((2, 5, 8), (2, 7, 6), (2, 7, 4)), r"do not fit: query \(2, 5, 8\), key \(2, 7, 6\), value \(2, 7, 4\)"),
+    (((2, 5, 8), (2, 7, 8), (2, 6, 4)), r"key \(2, 7, 8\), value \(2, 6, 4\)"),
+    (((2, 5, 8), (3, 7, 8), (3, 7, 4)), "same batch dims"),
+    (((8,), (7, 8), (7, 4)), r"query must be \(\.\.\., length, features\), got shape \(8,\)"),
+    (((5, 8), (0, 8), (0, 4)), "at least one position"),
+])
+def test_bad_shapes_raise_value_errors(args, message):
+    with pytest.raises(ValueError, match=message):
+        chunked_attention(*(torch.randn(*s) for s in args))
+    with pytest.raises(ValueError, match="block sizes"):
+        chunked_attention(torch.randn(3, 4), torch.randn(3, 4), torch.randn(3, 4), block_size=0)
