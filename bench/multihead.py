@@ -10,26 +10,13 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-import statistics
-import time
 from pathlib import Path
 
 import torch
 from torch import nn
 
 from attn_tutorial.multihead import MultiHeadAttention
-
-
-def timeit(fn, repeats: int, warmup: int = 3) -> float:
-    "Median seconds of `fn()` over `repeats` runs, after `warmup` runs."
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return statistics.median(times)
+from _common import median_time
 
 
 def main() -> None:
@@ -60,8 +47,8 @@ def main() -> None:
                     xg = x.detach().requires_grad_()
                     m(xg, xg, xg, need_weights=need_weights, **kw)[0].sum().backward()
             ref.eval(), ours.eval()
-            t_ours = timeit(lambda: run(ours, True), args.repeats)
-            t_torch = timeit(lambda: run(ref, False), args.repeats)
+            t_ours = median_time(lambda: run(ours, True), args.repeats, warmup=3)
+            t_torch = median_time(lambda: run(ref, False), args.repeats, warmup=3)
             rows.append(dict(mode=mode, need_weights=need_weights, ours_ms=1e3 * t_ours, torch_ms=1e3 * t_torch,
                              ratio=t_ours / t_torch))
     print(f"MultiHeadAttention vs torch.nn.MultiheadAttention, B={B} L={L} E={E} H={H}, "

@@ -17,10 +17,8 @@ import argparse
 import datetime
 import json
 import platform
-import statistics
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import torch
@@ -28,6 +26,7 @@ import torch.nn.functional as F
 
 from attn_tutorial.attention import scaled_dot_product_attention
 from attn_tutorial.efficient import chunked_attention
+from _common import median_time
 
 IMPLS = {"book (naive)": lambda q, k, v: scaled_dot_product_attention(q, k, v)[0],
          "torch SDPA": F.scaled_dot_product_attention,
@@ -46,16 +45,6 @@ with torch.no_grad():
     q, k, v = (torch.randn(1, 1, N, 64) for _ in range(3))
     print(measure_peak_mib(fn, q, k, v)[0])
 """
-
-
-def median_time(fn, repeats: int) -> float:
-    fn()
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return statistics.median(times)
 
 
 def main() -> None:
