@@ -26,7 +26,7 @@ def test_faq_loader_is_deterministic_and_complete():
 
 
 def test_missing_faq_says_how_to_regenerate(tmp_path):
-    with pytest.raises(FileNotFoundError, match="python data/python_faq/extract.py"):
+    with pytest.raises(FileNotFoundError, match="python data/python_docs/extract.py"):
         load_python_faq(tmp_path / "faq.jsonl")
 
 
