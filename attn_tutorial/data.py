@@ -13,8 +13,8 @@ PAD, BOS, EOS = 0, 1, 2
 SPECIALS = ("<pad>", "<bos>", "<eos>")
 
 # %% auto #0
-__all__ = ['PAD', 'BOS', 'EOS', 'SPECIALS', 'Vocab', 'Batch', 'pad', 'collate', 'SeqPairs', 'Batches', 'copy_task', 'recall_task',
-           'Lookup', 'LookupBatches', 'lookup_task']
+__all__ = ['PAD', 'BOS', 'EOS', 'SPECIALS', 'DATA_DIR', 'PYTHON_DOCS_HOWTO', 'Vocab', 'Batch', 'pad', 'collate', 'SeqPairs',
+           'Batches', 'copy_task', 'recall_task', 'Lookup', 'LookupBatches', 'lookup_task', 'read_jsonl']
 
 # %% ../nbs/91_data.ipynb #d67358d9
 class Vocab:
@@ -216,3 +216,22 @@ def lookup_task(n: int, n_pairs: int, n_keys: int = 16, n_values: int = 16, seed
     position = torch.randint(0, n_pairs, (n,), generator=g)
     rows = torch.arange(n)
     return Lookup(keys, values, keys[rows, position], values[rows, position], position)
+
+# %% ../nbs/91_data.ipynb #51ddb95f
+import json
+from pathlib import Path
+
+import attn_tutorial
+
+# the repository's data/ folder (an editable install, as `make` does, finds it)
+DATA_DIR = Path(attn_tutorial.__file__).resolve().parent.parent / "data"
+PYTHON_DOCS_HOWTO = ("regenerate it with `python data/python_docs/extract.py` "
+                     "(needs Debian's python3.11-doc: `apt-get install python3.11-doc`)")
+
+
+def read_jsonl(path: str | Path, howto: str = "") -> list[dict]:
+    "The rows of a JSON-lines file, in order; a missing file raises FileNotFoundError saying `howto` make it."
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} not found" + (f": {howto}" if howto else ""))
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
