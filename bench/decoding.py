@@ -9,12 +9,11 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-import statistics
-import time
 from pathlib import Path
 
 import torch
 
+from attn_tutorial.train import median_time
 from attn_tutorial.transformer import Transformer
 
 
@@ -34,13 +33,10 @@ def main() -> None:
     src_len = torch.full((args.batch,), 64)
     rows, outputs = [], {}
     for use_cache in (True, False):
-        times = []
-        for _ in range(args.repeats):
-            t = time.perf_counter()
+        def run():
             # eos=None: no sequence stops early, every run decodes all the steps
             outputs[use_cache] = model.greedy(src, src_len, args.steps, use_cache=use_cache, eos=None)[0]
-            times.append(time.perf_counter() - t)
-        sec = statistics.median(times)
+        sec = median_time(run, args.repeats, warmup=0)
         rows.append(dict(use_cache=use_cache, seconds=sec, tokens_per_s=args.batch * args.steps / sec))
     same = torch.equal(outputs[True], outputs[False])
     speedup = rows[1]["seconds"] / rows[0]["seconds"]

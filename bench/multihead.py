@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from attn_tutorial.multihead import MultiHeadAttention
-from _common import median_time
+from attn_tutorial.train import median_time
 
 
 def main() -> None:

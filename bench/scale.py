@@ -26,7 +26,7 @@ import torch.nn.functional as F
 
 from attn_tutorial.attention import scaled_dot_product_attention
 from attn_tutorial.efficient import chunked_attention
-from _common import median_time
+from attn_tutorial.train import median_time
 
 IMPLS = {"book (naive)": lambda q, k, v: scaled_dot_product_attention(q, k, v)[0],
          "torch SDPA": F.scaled_dot_product_attention,

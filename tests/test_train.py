@@ -70,3 +70,14 @@ def test_saved_tensor_bytes_counts_distinct_saved_storages():
     assert n == (30 * 40 + 40 * 20 + 30 * 20) * 4 and y.shape == (30, 20)
     assert saved_tensor_bytes(lambda a: a.double().exp(), x)[0] == 30 * 40 * 8
     assert saved_tensor_bytes(lambda a: a + 1, x)[0] == 0             # addition saves nothing
+
+
+def test_median_time_and_first_step():
+    import math
+    from attn_tutorial.train import History, median_time
+    calls = []
+    assert median_time(lambda: calls.append(1), repeats=4, warmup=2) >= 0 and len(calls) == 6
+    with pytest.raises(ValueError, match="repeats"):
+        median_time(lambda: None, repeats=0)
+    h = History(eval_steps=[25, 50], evals=[{"acc": 0.94}, {"acc": 0.95}])
+    assert h.first_step("acc", 0.95) == 50 and h.first_step("acc", 0.96) == math.inf
