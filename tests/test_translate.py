@@ -1,0 +1,141 @@
+"""attn_tutorial.translate: the shipped pairs, the tokenizer, the metrics, decoding, and the long-run script
+(single process, and two DDP processes that must end with bit-identical weights)."""
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from attn_tutorial.data import EOS, PAD, SPECIALS
+from attn_tutorial.train import fit, seed_everything
+from attn_tutorial.translate import (_digest, corpus_scores, decode_ids, encode_pairs, load_pairs, make_model, main,
+                                     smoothed_loss, train_tokenizer, translate)
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def small():
+    "200 training pairs, a tokenizer trained on them, and a Transformer and an RNN trained for a few steps."
+    pairs = load_pairs("train")[:200]
+    tok = train_tokenizer([s for p in pairs for s in p], vocab_size=500)
+    data = encode_pairs(pairs, tok)
+    models = {}
+    for kind in ("transformer", "rnn"):
+        seed_everything(0)
+        models[kind] = make_model(kind, tok.get_vocab_size(), d_model=32, layers=1, heads=2)
+        fit(models[kind], smoothed_loss, data.batches(32, shuffle=True), 15, progress=False, device="cpu")
+    return pairs, tok, models
+
+
+def test_splits_are_deterministic_disjoint_and_sized():
+    splits = {s: load_pairs(s) for s in ("train", "valid", "test")}
+    assert load_pairs("test") == splits["test"]
+    assert len(splits["test"]) >= 1000 and len(splits["valid"]) >= 400 and len(splits["train"]) > 10_000
+    for side in (0, 1):
+        train = {p[side] for p in splits["train"]}
+        held = {p[side] for p in splits["valid"] + splits["test"]}
+        assert not train & held                                  # no held-out sentence is seen in training
+    assert not {p[0] for p in splits["valid"]} & {p[0] for p in splits["test"]}
+    assert all(d and e and "\t" not in d + e for d, e in splits["train"])
+
+
+def test_bad_split_and_missing_file(tmp_path):
+    with pytest.raises(ValueError, match="split must be one of"):
+        load_pairs("dev")
+    with pytest.raises(FileNotFoundError, match=r"data/ding/extract\.py"):
+        load_pairs("test", tmp_path / "nothing.tsv")
+
+
+def test_tokenizer_deterministic_specials_and_roundtrip(small):
+    pairs, tok, _ = small
+    again = train_tokenizer([s for p in pairs for s in p], vocab_size=500)
+    assert tok.get_vocab() == again.get_vocab()
+    assert [tok.token_to_id(s) for s in SPECIALS] == [0, 1, 2] and tok.token_to_id("<unk>") == 3
+    for d, e in pairs[:50]:
+        assert decode_ids(tok, tok.encode(d).ids) == d and decode_ids(tok, tok.encode(e).ids) == e
+    data = encode_pairs(pairs[:20], tok)
+    assert all(t[-1].item() == EOS and EOS not in s.tolist() for s, t in zip(data.src, data.tgt))
+    ids = tok.encode("Guten Tag.").ids
+    assert decode_ids(tok, ids + [EOS] + ids) == "Guten Tag."           # stops at <eos>
+    assert decode_ids(tok, torch.tensor(ids + [PAD, PAD])) == "Guten Tag."
+
+
+def test_bleu_and_chrf_against_hand_values():
+    # unigrams 5/5, bigrams 3/4, trigrams 2/3, 4-grams 1/2, hypothesis one word short of 6
+    by_hand = 100 * np.exp(1 - 6 / 5) * np.exp(np.mean(np.log([1, 3 / 4, 2 / 3, 1 / 2])))
+    assert corpus_scores(["the cat sat on mat"], ["the cat sat on the mat"])["bleu"] == pytest.approx(by_hand, abs=1e-9)
+    # corpus BLEU pools the counts: two sentences, one perfect, one with no 4-gram match at all
+    perfect = corpus_scores(["a b c d", "w x y z"], ["a b c d", "w x y z"])
+    assert perfect["bleu"] == pytest.approx(100) and perfect["chrf"] == pytest.approx(100)
+    assert corpus_scores(["q r s t"], ["a b c d"]) == {"bleu": 0.0, "chrf": 0.0}
+    with pytest.raises(ValueError, match="one hypothesis per reference"):
+        corpus_scores(["a"], ["a", "b"])
+
+
+def test_decoding_a_tiny_model_gives_valid_tokens(small):
+    pairs, tok, models = small
+    V = tok.get_vocab_size()
+    for kind, model in models.items():
+        model.eval()
+        src = encode_pairs(pairs[:8], tok)
+        from attn_tutorial.data import pad
+        s, s_len = pad(src.src)
+        tokens = model.greedy(s, s_len, 12)[0]
+        assert tokens.shape == (8, 12) and ((tokens >= 0) & (tokens < V)).all()
+        for row in tokens.tolist():                              # after <eos> only padding
+            if EOS in row:
+                assert all(t == PAD for t in row[row.index(EOS) + 1:])
+        out = translate(model, tok, [d for d, _ in pairs[:8]])
+        assert len(out) == 8 and all(isinstance(o, str) for o in out)
+    beam = translate(models["transformer"], tok, [d for d, _ in pairs[:4]], beam_size=3)
+    assert len(beam) == 4
+    with pytest.raises(ValueError, match="beam search needs a Transformer"):
+        translate(models["rnn"], tok, ["Hallo."], beam_size=2)
+
+
+TINY = ["--limit", "300", "--eval-limit", "12", "--steps", "8", "--eval-every", "4", "--d-model", "32",
+        "--layers", "1", "--heads", "2", "--vocab-size", "400", "--beam", "2", "--no-progress"]
+
+
+def test_script_trains_saves_and_reloads(tmp_path):
+    from safetensors.torch import load_model
+    from tokenizers import Tokenizer
+
+    r = main(TINY + ["--out", str(tmp_path)])
+    assert r["steps"] == 8 and r["world_size"] == 1 and [c["step"] for c in r["curve"]] == [4, 8]
+    saved = json.loads((tmp_path / "results.json").read_text())
+    assert saved["test"]["beam1"] == pytest.approx(r["test"]["beam1"]) and set(saved["test"]) == {"beam1", "beam2"}
+    tok = Tokenizer.from_file(str(tmp_path / "tokenizer.json"))
+    model = make_model("transformer", tok.get_vocab_size(), d_model=32, layers=1, heads=2)
+    load_model(model, str(tmp_path / "model.safetensors"))        # strict: every key present, shapes equal
+    src = [d for d, _ in load_pairs("test")[:12]]
+    assert translate(model, tok, src) == r["translations"]["beam1"]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_two_ddp_processes_end_with_identical_weights(tmp_path):
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_addr", "127.0.0.1",
+           "--master_port", str(_free_port()), "-m", "attn_tutorial.translate", *TINY, "--out", str(tmp_path)]
+    done = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    r = json.loads((tmp_path / "results.json").read_text())
+    assert r["world_size"] == 2 and r["steps"] == 8
+    assert len(r["rank_digests"]) == 2 and r["rank_digests"][0] == r["rank_digests"][1]
+    # and training changed them: the same seed and tokenizer give the initial weights
+    seed_everything(0)
+    pairs = load_pairs("train")[:300]
+    tok = train_tokenizer([s for p in pairs for s in p], vocab_size=400)
+    initial = make_model("transformer", tok.get_vocab_size(), d_model=32, layers=1, heads=2)
+    assert _digest(initial) != r["final_digest"]
