@@ -64,7 +64,7 @@ class AdditiveAttention(nn.Module):
         weights = masked_softmax(scores, mask)
         return (weights[:, :, None] * values).sum(1), weights
 
-# %% ../nbs/01_motivation.ipynb #076aa8eb
+# %% ../nbs/01_motivation.ipynb #b8f84400
 class Decoder(nn.Module):
     "A GRU/LSTM decoder run one step at a time, optionally attending over the encoder's outputs."
 
@@ -100,7 +100,21 @@ class Decoder(nn.Module):
         h = state[0] if self.cell_name == "lstm" else state
         return self.out(h if context is None else torch.cat([h, context], -1)), state, w
 
-# %% ../nbs/01_motivation.ipynb #7890998d
+    @torch.no_grad()
+    def greedy(self, state, enc_out: Tensor, src_mask: Tensor, steps: int):
+        """Decode `steps` tokens from `<bos>`, each step feeding back the most likely one, given the encoder's
+        state, outputs `(B, S, H)` and mask `(B, S)` -> tokens `(B, steps)`, weights `(B, steps, S)` or None."""
+        keys = self.attention.project_keys(enc_out) if self.attention is not None else None
+        token = torch.full((enc_out.shape[0],), BOS, dtype=torch.long, device=enc_out.device)
+        tokens, weights = [], []
+        for _ in range(steps):
+            logits, state, w = self.step(token, state, enc_out, keys, src_mask)
+            token = logits.argmax(-1)
+            tokens.append(token)
+            weights.append(w)
+        return torch.stack(tokens, 1), (torch.stack(weights, 1) if keys is not None else None)
+
+# %% ../nbs/01_motivation.ipynb #b242f2c4
 class Seq2Seq(nn.Module):
     "RNN encoder-decoder, with or without additive attention; batch first, padding handled with lengths."
 
@@ -124,16 +138,7 @@ class Seq2Seq(nn.Module):
     def greedy(self, src: Tensor, src_len: Tensor, steps: int):
         "Decode `steps` tokens, each step feeding back the most likely one -> tokens `(B, steps)`, weights or None."
         enc_out, state = self.encoder(src, src_len)
-        mask = length_mask(src_len, src.shape[1])
-        keys = self.decoder.attention.project_keys(enc_out) if self.decoder.attention is not None else None
-        token = torch.full((src.shape[0],), BOS, dtype=torch.long, device=src.device)
-        tokens, weights = [], []
-        for _ in range(steps):
-            logits, state, w = self.decoder.step(token, state, enc_out, keys, mask)
-            token = logits.argmax(-1)
-            tokens.append(token)
-            weights.append(w)
-        return torch.stack(tokens, 1), (torch.stack(weights, 1) if keys is not None else None)
+        return self.decoder.greedy(state, enc_out, length_mask(src_len, src.shape[1]), steps)
 
 
 def count_parameters(model: nn.Module) -> int:
