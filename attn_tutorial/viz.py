@@ -9,7 +9,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 # %% auto #0
-__all__ = ['plot_attention']
+__all__ = ['HEAD_COLORS', 'plot_attention', 'AttentionView', 'attention_view']
 
 # %% ../nbs/90_viz.ipynb #2e6d023b
 def _as_map(weights) -> np.ndarray:
@@ -74,3 +74,367 @@ def plot_attention(
     if colorbar:
         ax.figure.colorbar(image, ax=ax, label="attention weight", fraction=0.046, pad=0.04)
     return ax
+
+# %% ../nbs/90_viz.ipynb #f82dc737
+import hashlib
+import html as _html
+import json
+from pathlib import Path
+
+# 12 distinguishable colours (tab10 plus two), readable on a light and on a dark page
+HEAD_COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b",
+               "#e377c2", "#7f7f7f", "#bcbd22", "#17becf", "#393b79", "#b5cf6b")
+
+
+def _as_layers(weights) -> np.ndarray:
+    "`weights` in any of the accepted shapes, as a float array `(layers, H, L, S)`."
+    if isinstance(weights, (list, tuple)):
+        if not weights:
+            raise ValueError("weights is an empty list: give one (H, L, S) map per layer")
+        per_layer = [_as_map(w) for w in weights]        # drops leading dims of size 1: (1, H, L, S) -> (H, L, S)
+        per_layer = [w[None] if w.ndim == 2 else w for w in per_layer]
+        shapes = {w.shape for w in per_layer}
+        if len(shapes) > 1 or per_layer[0].ndim != 3:
+            raise ValueError(f"every layer must be one (H, L, S) map of the same shape, got {[w.shape for w in per_layer]}")
+        w = np.stack(per_layer)
+    else:
+        w = _as_map(weights)                            # drops leading dims of size 1: (1, 1, L, S) -> (L, S)
+        w = {2: lambda a: a[None, None], 3: lambda a: a[None], 4: lambda a: a}.get(w.ndim, lambda a: a)(w)
+        if w.ndim == 5 and w.shape[1] == 1:            # stacked (layers, 1, H, L, S): one batch element
+            w = w[:, 0]
+    if w.ndim != 4:
+        raise ValueError(f"weights must be (L, S), (H, L, S), (layers, H, L, S) or a list of per-layer (H, L, S); "
+                         f"got shape {w.shape}")
+    if not np.isfinite(w).all():
+        raise ValueError(f"weights of shape {w.shape} contain NaN or inf")
+    return w
+
+# %% ../nbs/90_viz.ipynb #4fa703cb
+_VIEW_CSS = """
+.attn-view{font:13px/1.4 system-ui,sans-serif;color:inherit;margin:.5em 0}
+.attn-view .attn-controls{display:flex;flex-wrap:wrap;gap:.4em;align-items:center;margin-bottom:.3em}
+.attn-view select,.attn-view button{font:inherit;color:inherit;background:transparent;border:1px solid currentColor;
+ border-radius:4px;padding:1px 6px;cursor:pointer}
+.attn-view select option{color:#222;background:#fff}
+.attn-view button.attn-head{border-width:2px;min-width:1.8em}
+.attn-view button.attn-head[aria-pressed=true]{color:#fff}
+.attn-view .attn-token{cursor:pointer}
+.attn-view .attn-token text{fill:currentColor}
+.attn-view .attn-token.attn-selected rect{stroke:currentColor;stroke-width:1.5}
+.attn-view .attn-status{min-height:1.4em;opacity:.85}
+.attn-view svg{overflow:visible;max-width:100%}
+"""
+
+_VIEW_JS = r"""function (uid) {
+  var root = document.getElementById(uid);
+  if (!root || root.getAttribute("data-ready")) return;
+  root.setAttribute("data-ready", "1");
+  var data = JSON.parse(root.querySelector("script.attn-data").textContent);
+  var SVG = "http://www.w3.org/2000/svg";   // the SVG namespace name, not an address that is fetched
+  var ROW = 22, TOP = 26, GAP = 140;
+  var st = {entry: 0, layer: 0, heads: [], sel: null, pinned: false};
+
+  function make(tag, attrs, parent, text) {
+    var e = ["svg", "g", "line", "rect", "text", "title"].indexOf(tag) >= 0 ?
+      document.createElementNS(SVG, tag) : document.createElement(tag);
+    for (var k in attrs) e.setAttribute(k, attrs[k]);
+    if (text !== undefined) e.textContent = text;
+    if (parent) parent.appendChild(e);
+    return e;
+  }
+  function E() { return data.entries[st.entry]; }
+  function weight(e, l, h, i, j) {   // the weight of query i on key j, in [0, 1]
+    var s = e.shape;
+    return e.w[((l * s[1] + h) * s[2] + i) * s[3] + j] / 1000;
+  }
+  function color(h) { return data.colors[h % data.colors.length]; }
+  function short(t) { return t.length > 24 ? t.slice(0, 23) + "\u2026" : t; }
+
+  if (data.title) make("div", {"class": "attn-title"}, root, data.title).style.fontWeight = "bold";
+  var controls = make("div", {"class": "attn-controls"}, root);
+  var kindSel = make("select", {"class": "attn-kind", "aria-label": "kind of attention"}, controls);
+  data.entries.forEach(function (e, k) { make("option", {value: k}, kindSel, e.name); });
+  if (data.entries.length < 2) kindSel.style.display = "none";
+  var layerSel = make("select", {"class": "attn-layer", "aria-label": "layer"}, controls);
+  var headBox = make("span", {"class": "attn-heads"}, controls);
+  var allBtn = make("button", {"class": "attn-all", type: "button"}, controls, "all heads");
+  var svg = make("svg", {"class": "attn-svg", role: "img"}, root);
+  var status = make("div", {"class": "attn-status"}, root);
+  var lines = null, qTok = [], kTok = [];
+
+  function build() {   // a new kind: layer options, head buttons, tokens
+    var e = E();
+    st.layer = e.layer; st.heads = e.head_names.map(function (_, h) { return h; });
+    st.sel = null; st.pinned = false;
+    layerSel.innerHTML = "";
+    e.layer_names.forEach(function (n, l) { make("option", {value: l}, layerSel, n); });
+    layerSel.value = st.layer;
+    layerSel.style.display = e.layer_names.length < 2 ? "none" : "";
+    headBox.innerHTML = "";
+    e.head_names.forEach(function (n, h) {
+      var b = make("button", {"class": "attn-head", type: "button", "data-head": h, title: n}, headBox,
+                   String(h + 1));
+      b.style.borderColor = color(h);
+      b.addEventListener("click", function (ev) { clickHead(h, ev.ctrlKey || ev.metaKey || ev.shiftKey); });
+    });
+    allBtn.style.display = e.head_names.length < 2 ? "none" : "";
+    var width = function (toks) {
+      return Math.min(220, Math.max(40, 16 + 7.5 * Math.max.apply(null, toks.map(function (t) { return short(t).length; }))));
+    };
+    var wq = width(e.queries), wk = width(e.keys), n = Math.max(e.queries.length, e.keys.length);
+    svg.innerHTML = "";
+    svg.setAttribute("width", wq + GAP + wk);
+    svg.setAttribute("height", TOP + n * ROW);
+    svg.setAttribute("viewBox", "0 0 " + (wq + GAP + wk) + " " + (TOP + n * ROW));
+    make("text", {x: wq - 6, y: 14, "text-anchor": "end", "font-style": "italic", fill: "currentColor"}, svg, "query");
+    make("text", {x: wq + GAP + 6, y: 14, "font-style": "italic", fill: "currentColor"}, svg, "key");
+    lines = make("g", {"class": "attn-lines"}, svg);
+    function tokens(toks, side, x0, w) {
+      return toks.map(function (t, i) {
+        var g = make("g", {"class": "attn-token", "data-side": side, "data-index": i, tabindex: 0}, svg);
+        make("title", {}, g, t);
+        make("rect", {x: x0, y: TOP + i * ROW, width: w, height: ROW - 2, rx: 3, fill: "#1f77b4", "fill-opacity": 0}, g);
+        make("text", {x: side === "q" ? x0 + w - 6 : x0 + 6, y: TOP + i * ROW + ROW / 2 + 4,
+                      "text-anchor": side === "q" ? "end" : "start"}, g, short(t));
+        g.addEventListener("mouseenter", function () { if (!st.pinned) { st.sel = [side, i]; draw(); } });
+        g.addEventListener("mouseleave", function () { if (!st.pinned) { st.sel = null; draw(); } });
+        g.addEventListener("click", function () { clickToken(side, i); });
+        g.addEventListener("keydown", function (ev) {
+          if (ev.key === "Enter" || ev.key === " ") { ev.preventDefault(); clickToken(side, i); }
+        });
+        return g;
+      });
+    }
+    qTok = tokens(e.queries, "q", 0, wq);
+    kTok = tokens(e.keys, "k", wq + GAP, wk);
+    svg.setAttribute("data-wq", wq);
+    draw();
+  }
+
+  function clickToken(side, i) {
+    var same = st.sel && st.sel[0] === side && st.sel[1] === i;
+    if (st.pinned && same) { st.pinned = false; st.sel = null; }
+    else { st.pinned = true; st.sel = [side, i]; }
+    draw();
+  }
+  function clickHead(h, toggle) {
+    var all = E().head_names.map(function (_, k) { return k; });
+    if (toggle) {
+      var at = st.heads.indexOf(h);
+      if (at < 0) st.heads.push(h); else if (st.heads.length > 1) st.heads.splice(at, 1);
+      st.heads.sort(function (a, b) { return a - b; });
+    } else {
+      st.heads = st.heads.length === 1 && st.heads[0] === h ? all : [h];
+    }
+    draw();
+  }
+
+  function draw() {   // lines, shades, buttons and the status line for the current state
+    var e = E(), l = st.layer, H = st.heads, wq = +svg.getAttribute("data-wq");
+    var sel = st.sel, L = e.queries.length, S = e.keys.length;
+    lines.innerHTML = "";
+    H.forEach(function (h) {
+      for (var i = 0; i < L; i++) {
+        if (sel && sel[0] === "q" && sel[1] !== i) continue;
+        for (var j = 0; j < S; j++) {
+          if (sel && sel[0] === "k" && sel[1] !== j) continue;
+          var w = weight(e, l, h, i, j);
+          if (w < 0.01) continue;
+          make("line", {"class": "attn-line", "data-head": h, "data-q": i, "data-k": j,
+                        x1: wq, y1: TOP + i * ROW + ROW / 2 - 1, x2: wq + GAP, y2: TOP + j * ROW + ROW / 2 - 1,
+                        stroke: color(h), "stroke-width": 2, "stroke-opacity": w.toFixed(3)}, lines);
+        }
+      }
+    });
+    function mean(i, j) {
+      var s = 0;
+      H.forEach(function (h) { s += weight(e, l, h, i, j); });
+      return s / H.length;
+    }
+    var shadeColor = H.length === 1 ? color(H[0]) : "#1f77b4";
+    [[qTok, "q"], [kTok, "k"]].forEach(function (pair) {
+      pair[0].forEach(function (g, i) {
+        var on = sel && sel[0] === pair[1] && sel[1] === i, a = 0;
+        if (sel && sel[0] !== pair[1]) a = pair[1] === "k" ? mean(sel[1], i) : mean(i, sel[1]);
+        g.setAttribute("class", "attn-token" + (on ? " attn-selected" : ""));
+        g.setAttribute("data-shade", a.toFixed(3));
+        var r = g.querySelector("rect");
+        r.setAttribute("fill", shadeColor);
+        r.setAttribute("fill-opacity", on ? 0.15 : (0.85 * a).toFixed(3));
+      });
+    });
+    headBox.querySelectorAll("button").forEach(function (b) {
+      var h = +b.getAttribute("data-head"), on = H.indexOf(h) >= 0;
+      b.setAttribute("aria-pressed", on);
+      b.style.background = on ? color(h) : "transparent";
+    });
+    var heads = H.length === e.head_names.length ? "all heads" :
+      H.map(function (h) { return e.head_names[h]; }).join(", ");
+    var where = e.layer_names[l] + ", " + heads;
+    if (!sel) { status.textContent = where + ". Hover over or click a token; click a head to show it alone."; return; }
+    var other = sel[0] === "q" ? e.keys : e.queries, n = other.length, ranked = [];
+    for (var k = 0; k < n; k++) ranked.push([k, sel[0] === "q" ? mean(sel[1], k) : mean(k, sel[1])]);
+    ranked.sort(function (a, b) { return b[1] - a[1]; });
+    var own = (sel[0] === "q" ? e.queries : e.keys)[sel[1]];
+    status.textContent = where + (sel[0] === "q" ? ". Query \u201c" + own + "\u201d attends to: " :
+                                  ". Key \u201c" + own + "\u201d is attended by: ") +
+      ranked.slice(0, 3).map(function (p) { return "\u201c" + other[p[0]] + "\u201d " + p[1].toFixed(2); }).join(", ") +
+      (st.pinned ? " (click the token again to release it)" : "");
+  }
+
+  kindSel.addEventListener("change", function () { st.entry = +kindSel.value; build(); });
+  layerSel.addEventListener("change", function () { st.layer = +layerSel.value; draw(); });
+  allBtn.addEventListener("click", function () {
+    st.heads = E().head_names.map(function (_, h) { return h; }); draw();
+  });
+  build();
+}"""
+
+# %% ../nbs/90_viz.ipynb #8e1cb741
+class AttentionView:
+    """Interactive attention weights: tokens on both sides, layers, heads and kinds of attention to choose from.
+
+    Build it with `attention_view` (or `AttentionView().add(...)` for several kinds). Shown as HTML in Jupyter and
+    in the book; `save("x.html")` writes a standalone page, `save("x.png" | "x.svg" | "x.pdf")` a static figure.
+    """
+
+    def __init__(self, title: str | None = None):
+        self.title, self.entries = title, []
+
+    def add(self,
+            weights,                                     # (L, S), (H, L, S), (layers, H, L, S) or [(H, L, S)] * layers
+            query_tokens: Sequence[str],                 # L tokens, drawn on the left
+            key_tokens: Sequence[str] | None = None,     # S tokens, drawn on the right; default: the query tokens
+            *,
+            name: str = "attention",                     # the kind of attention, e.g. "cross-attention"
+            layer: int = -1,                             # layer shown first (negative counts from the last)
+            layer_names: Sequence[str] | None = None,
+            head_names: Sequence[str] | None = None,
+    ) -> "AttentionView":
+        "Add one kind of attention; returns the view, so that calls chain."
+        w = _as_layers(weights)
+        n_layers, n_heads, L, S = w.shape
+        key_tokens = query_tokens if key_tokens is None else key_tokens
+        if len(query_tokens) != L or len(key_tokens) != S:
+            raise ValueError(f"weights of shape {w.shape} = (layers, H, L, S) need {L} query and {S} key tokens, "
+                             f"got {len(query_tokens)} and {len(key_tokens)}")
+        layer_names = list(layer_names or [f"layer {i + 1}" for i in range(n_layers)])
+        head_names = list(head_names or [f"head {h + 1}" for h in range(n_heads)])
+        if len(layer_names) != n_layers or len(head_names) != n_heads:
+            raise ValueError(f"weights of shape {w.shape} need {n_layers} layer names and {n_heads} head names, "
+                             f"got {len(layer_names)} and {len(head_names)}")
+        if not -n_layers <= layer < n_layers:
+            raise ValueError(f"layer {layer} is out of range for {n_layers} layers")
+        self.entries.append(dict(name=name, queries=[str(t) for t in query_tokens], keys=[str(t) for t in key_tokens],
+                                 weights=w, layer=layer % n_layers, layer_names=layer_names, head_names=head_names))
+        return self
+
+    def __repr__(self) -> str:
+        kinds = ", ".join(f"{e['name']} {tuple(e['weights'].shape)}" for e in self.entries)
+        return f"AttentionView({kinds})"
+
+    def _data(self) -> dict:
+        "What the JavaScript draws: weights as integers in thousandths, to keep pages small."
+        return dict(title=self.title, colors=HEAD_COLORS, entries=[dict(
+            name=e["name"], queries=e["queries"], keys=e["keys"], shape=list(e["weights"].shape),
+            w=np.rint(e["weights"] * 1000).astype(int).ravel().tolist(), layer=e["layer"],
+            layer_names=e["layer_names"], head_names=e["head_names"]) for e in self.entries])
+
+    def html(self) -> str:
+        "The view as an HTML fragment: a `div`, its data as JSON, its style and its script; nothing external."
+        if not self.entries:
+            raise ValueError("the view is empty: add attention weights with .add(weights, tokens)")
+        data = json.dumps(self._data(), separators=(",", ":")).replace("</", "<\\/")  # a token may contain "</script>"
+        # the id is a digest of the data: the same view renders the same HTML; the count keeps repeats on a page apart
+        AttentionView._count = getattr(AttentionView, "_count", 0) + 1
+        uid = f"attn-view-{hashlib.sha1(data.encode()).hexdigest()[:10]}-{AttentionView._count}"
+        return (f'<div class="attn-view" id="{uid}">'
+                f'<style>{_VIEW_CSS}</style>'
+                f'<script type="application/json" class="attn-data">{data}</script>'
+                f'<noscript>This interactive attention view needs JavaScript.</noscript></div>'
+                f'<script>({_VIEW_JS})("{uid}");</script>')
+
+    def _repr_html_(self) -> str:
+        return self.html()
+
+    def save(self, path: str | Path, **figure_kwargs) -> Path:
+        """Write the view to `path`: `.html` is a standalone page (it works offline and fetches nothing);
+        `.png`, `.svg` or `.pdf` is a static figure drawn by `figure(**figure_kwargs)`."""
+        path = Path(path)
+        suffix = path.suffix.lower()
+        if suffix in (".html", ".htm"):
+            title = _html.escape(self.title or "attention")
+            # the page may run its own inline script and style and nothing else: no request can leave it
+            csp = "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'"
+            path.write_text(f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+                            f'<meta http-equiv="Content-Security-Policy" content="{csp}">'
+                            f'<title>{title}</title></head>\n<body style="font-family: sans-serif">\n'
+                            f'{self.html()}\n</body></html>\n', encoding="utf-8")
+        elif suffix in (".png", ".svg", ".pdf"):
+            fig = self.figure(**figure_kwargs)
+            fig.savefig(path, bbox_inches="tight", dpi=150)
+            plt.close(fig)
+        else:
+            raise ValueError(f"cannot save a view as {suffix!r}: use .html, .png, .svg or .pdf")
+        return path
+
+
+def attention_view(weights, query_tokens: Sequence[str], key_tokens: Sequence[str] | None = None, *,
+                   title: str | None = None, **kwargs) -> AttentionView:
+    "An `AttentionView` of one kind of attention; `kwargs` go to `AttentionView.add` (name, layer, layer_names, ...)."
+    return AttentionView(title).add(weights, query_tokens, key_tokens, **kwargs)
+
+# %% ../nbs/90_viz.ipynb #a665f6a1
+def _figure(self: AttentionView,
+            entry: int | str = 0,             # which kind: its index or its name
+            layer: int | None = None,         # default: the layer the view shows first
+            heads: Sequence[int] | None = None,  # default: all heads
+            query: int | None = None,         # select this query token (its lines only)
+            key: int | None = None,           # or this key token
+            ax: plt.Axes | None = None,
+            min_weight: float = 0.01,         # lines lighter than this are not drawn
+) -> plt.Figure:
+    "The view as a static matplotlib figure: one line per (query, key, head), as opaque as its weight."
+    from matplotlib.collections import LineCollection
+    from matplotlib.colors import to_rgb
+
+    e = self.entries[[x["name"] for x in self.entries].index(entry) if isinstance(entry, str) else entry]
+    w = e["weights"]
+    n_layers, n_heads, L, S = w.shape
+    layer = e["layer"] if layer is None else layer % n_layers
+    heads = list(range(n_heads)) if heads is None else list(heads)
+    if query is not None and key is not None:
+        raise ValueError("select a query token or a key token, not both")
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6, 0.6 + 0.28 * max(L, S)))
+    segments, colors = [], []
+    for h in heads:
+        r, g, b = to_rgb(HEAD_COLORS[h % len(HEAD_COLORS)])
+        for i in range(L) if query is None else [query]:
+            for j in range(S) if key is None else [key]:
+                if w[layer, h, i, j] >= min_weight:
+                    segments.append([(0.0, -i), (1.0, -j)])
+                    colors.append((r, g, b, float(w[layer, h, i, j])))
+    ax.add_collection(LineCollection(segments, colors=colors, linewidths=2))
+    shade = None                               # the other side's tokens, shaded by the mean weight of the heads
+    if query is not None:
+        shade = ("key", w[layer, heads, query, :].mean(0))
+    elif key is not None:
+        shade = ("query", w[layer, heads, :, key].mean(0))
+    for side, tokens, x, ha in (("query", e["queries"], -0.03, "right"), ("key", e["keys"], 1.03, "left")):
+        for i, t in enumerate(tokens):
+            selected = (side == "query" and i == query) or (side == "key" and i == key)
+            alpha = float(shade[1][i]) if shade and shade[0] == side else 0.0
+            ax.text(x, -i, t, ha=ha, va="center", fontsize=9, fontweight="bold" if selected else "normal",
+                    bbox=dict(boxstyle="round,pad=0.15", fc=(0.12, 0.47, 0.71, alpha), ec="black" if selected else "none"))
+    ax.set_xlim(-0.6, 1.6)
+    ax.set_ylim(-max(L, S) + 0.5, 0.8)
+    ax.text(-0.03, 0.7, "query", ha="right", va="center", fontsize=9, style="italic")
+    ax.text(1.03, 0.7, "key", ha="left", va="center", fontsize=9, style="italic")
+    ax.axis("off")
+    head_text = "all heads" if len(heads) == n_heads else ", ".join(e["head_names"][h] for h in heads)
+    ax.set_title(f"{self.title + ': ' if self.title else ''}{e['name']}, {e['layer_names'][layer]}, {head_text}",
+                 fontsize=10)
+    return ax.figure
+
+AttentionView.figure = _figure
