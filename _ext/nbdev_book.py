@@ -5,6 +5,14 @@ with cell tags (`remove-cell`, `skip-execution`, ...). This reader is registered
 `nb_custom_formats` in `_config.yml`, so it runs before execution: it strips the directive lines from each
 code cell (they are plumbing, not prose) and adds the tags they stand for. The notebooks stay the single
 source; nothing in them is duplicated as metadata, which `nbdev_clean` would strip anyway.
+
+The reader also links each chapter to its module in the API reference: a notebook that exports a module
+(`#| default_exp name`) gets, under its title, a line with a `{py:mod}` link to `attn_tutorial.name`, which
+`nbs/api.md` documents with autodoc. It is generated here, never typed into a notebook.
+
+And it registers the citation styles of the book: citations author-year in round brackets ("Vaswani et al.
+(2017)", "(Vaswani et al., 2017)") as `author_year_round` for `bibtex_reference_style`, and a bibliography whose
+entries carry the same author-year labels as `author_year` for `bibtex_default_style`.
 """
 from __future__ import annotations
 
@@ -50,9 +58,47 @@ def tags_for(directives: list[tuple[str, str]]) -> list[str]:
     return tags
 
 
+LIB = "attn_tutorial"
+
+
+def default_exp(nb: nbformat.NotebookNode) -> str | None:
+    "The module a notebook exports (`#| default_exp name`, case kept), or None."
+    for cell in nb.cells:
+        if cell.cell_type != "code":
+            continue
+        for line in cell.source.splitlines():
+            m = _DIRECTIVE.match(line)
+            if m and m["name"] == "default_exp" and m["value"]:
+                return m["value"]
+            if not m and line.strip():
+                break
+    return None
+
+
+def api_line(module: str) -> str:
+    "The markdown line, under a chapter's title, that links to the API reference of `attn_tutorial.<module>`."
+    return f"*API reference:* {{py:mod}}`{LIB}.{module}`, the library module this chapter exports."
+
+
+def add_api_link(nb: nbformat.NotebookNode) -> None:
+    "Insert `api_line` after the `# title` line of the first markdown cell of a notebook that exports a module."
+    module = default_exp(nb)
+    first = next((c for c in nb.cells if c.cell_type == "markdown"), None)
+    if module is None or first is None:
+        return
+    lines = first.source.splitlines()
+    i = next((k for k, line in enumerate(lines) if line.startswith("# ")), None)
+    if i is None:
+        return
+    rest = lines[i + 1:]
+    first.source = "\n".join(lines[:i + 1] + ["", api_line(module)] + ([""] if rest and rest[0].strip() else []) + rest)
+
+
 def read_nbdev_notebook(text: str) -> nbformat.NotebookNode:
-    """Read an `.ipynb` string, turning nbdev directives into cell tags and removing the directive lines."""
+    """Read an `.ipynb` string, turning nbdev directives into cell tags and removing the directive lines, and
+    linking the chapter to its module's API reference."""
     nb = nbformat.reads(text, as_version=4)
+    add_api_link(nb)
     for cell in nb.cells:
         if cell.cell_type != "code":
             continue
@@ -84,6 +130,95 @@ def dedupe_scripts(app, pagename, templatename, context, doctree):
     context["script_files"] = unique
 
 
+# A `code` span of the library's docstrings, which are written in markdown's style.
+_CODE_SPAN = re.compile(r"(?<![`\\])`((?:[^`\n]|\n(?!\s*\n))+)`(?!`)")  # may wrap a line, as in markdown
+_RST_BEFORE = set(" \t\n-:/'\"<([{")        # what may precede reST inline markup
+_RST_AFTER = set(" \t\n-.,:;!?\\/'\")]}>")  # what may follow it
+
+
+def rst_literals(text: str) -> str:
+    """Turn markdown code spans (`x`) into reST inline literals (``x``), escaping them from a word they touch.
+
+    The docstrings mark code with single backticks, as markdown does; in reST those are the default role, and
+    `Batch`es or 0..`n` are not markup at all there. A reST literal needs a space or punctuation on either side,
+    so where a word touches it an escaped space (`\\ `, which renders as nothing) is put between.
+    """
+    def literal(m: re.Match) -> str:
+        before = "" if m.start() == 0 or text[m.start() - 1] in _RST_BEFORE else "\\ "
+        after = "" if m.end() == len(text) or text[m.end()] in _RST_AFTER else "\\ "
+        return f"{before}``{m[1]}``{after}"
+    return _CODE_SPAN.sub(literal, text)
+
+
+def docstring_to_rst(app, what, name, obj, options, lines: list[str]) -> None:
+    "autodoc-process-docstring: markdown code spans in a docstring become reST literals (see `rst_literals`)."
+    lines[:] = rst_literals("\n".join(lines)).split("\n")
+
+
+def skip_tuple_fields(app, what, name, obj, skip, options):
+    "autodoc-skip-member: leave out the `Alias for field number N` entries of a NamedTuple's fields."
+    if (getattr(obj, "__doc__", None) or "").startswith("Alias for field number"):
+        return True
+    return None
+
+
+def _register_citation_style() -> None:
+    """Author-year citations in round brackets, registered as the `author_year_round` reference style.
+
+    sphinxcontrib-bibtex's `author_year` puts both kinds of citation in square brackets; books in the field use
+    round ones. This is the plugin recipe of its documentation, done here so that `_config.yml` can name it.
+    """
+    from dataclasses import dataclass, field
+
+    import sphinxcontrib.bibtex.plugin
+    from sphinxcontrib.bibtex.style.referencing import BracketStyle
+    from sphinxcontrib.bibtex.style.referencing.author_year import AuthorYearReferenceStyle
+
+    def round_brackets() -> BracketStyle:
+        return BracketStyle(left="(", right=")", sep="; ")
+
+    @dataclass
+    class RoundAuthorYearReferenceStyle(AuthorYearReferenceStyle):
+        bracket_parenthetical: BracketStyle = field(default_factory=round_brackets)
+        bracket_textual: BracketStyle = field(default_factory=round_brackets)
+        bracket_author: BracketStyle = field(default_factory=round_brackets)
+        bracket_label: BracketStyle = field(default_factory=round_brackets)
+        bracket_year: BracketStyle = field(default_factory=round_brackets)
+
+    sphinxcontrib.bibtex.plugin.register_plugin(
+        "sphinxcontrib.bibtex.style.referencing", "author_year_round", RoundAuthorYearReferenceStyle, force=True)
+
+
+def _register_bibliography_style() -> None:
+    """The bibliography's entries labelled like the citations that point at them ("Vaswani et al., 2017"), sorted
+    by author, year and title: pybtex's `unsrt` entries with author-year labels, registered as `author_year`."""
+    import pybtex.plugin
+    from pybtex.style.formatting.unsrt import Style as UnsrtStyle
+    from pybtex.style.labels import BaseLabelStyle
+    from pybtex.style.sorting.author_year_title import SortingStyle
+
+    class AuthorYearLabelStyle(BaseLabelStyle):
+        def format_labels(self, sorted_entries):
+            labels = []
+            for entry in sorted_entries:
+                last = [" ".join(p.last_names) for p in entry.persons.get("author", [])] or [entry.key]
+                names = last[0] if len(last) == 1 else " and ".join(last) if len(last) == 2 else f"{last[0]} et al."
+                labels.append(f"{names}, {entry.fields.get('year', 'n.d.')}")
+            for i, label in enumerate(labels):  # two works with the same label: 2019a, 2019b
+                same = [j for j, other in enumerate(labels) if other == label]
+                yield label + ("abcdefghijklmnopqrstuvwxyz"[same.index(i)] if len(same) > 1 else "")
+
+    class AuthorYearStyle(UnsrtStyle):
+        default_label_style = AuthorYearLabelStyle
+        default_sorting_style = SortingStyle
+
+    pybtex.plugin.register_plugin("pybtex.style.formatting", "author_year", AuthorYearStyle, force=True)
+
+
 def setup(app):
+    _register_citation_style()
+    _register_bibliography_style()
     app.connect("html-page-context", dedupe_scripts, priority=900)
+    app.connect("autodoc-process-docstring", docstring_to_rst)
+    app.connect("autodoc-skip-member", skip_tuple_fields)
     return {"version": "1.0", "parallel_read_safe": True, "parallel_write_safe": True}

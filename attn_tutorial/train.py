@@ -19,7 +19,7 @@ from .data import PAD
 
 # %% auto #0
 __all__ = ['seed_everything', 'default_device', 'to_device', 'Progress', 'History', 'fit', 'cycle_batches', 'saved_tensor_bytes',
-           'seq2seq_loss', 'seq2seq_accuracy', 'median_time']
+           'seq2seq_loss', 'seq2seq_accuracy', 'median_time', 'record']
 
 # %% ../nbs/92_train.ipynb #a1cbf1a4
 def seed_everything(seed: int = 0) -> None:
@@ -230,3 +230,28 @@ def median_time(fn: Callable, repeats: int = 5, warmup: int = 1) -> float:
         fn()
         times.append(time.perf_counter() - t0)
     return statistics.median(times)
+
+# %% ../nbs/92_train.ipynb #61793289
+import json
+from pathlib import Path
+
+_recorded: set = set()
+
+
+def record(chapter: str,                  # the notebook's name, e.g. "06_transformer"
+           name: str,                     # what was measured, as the conclusion's table should say it
+           value: float,
+           fmt: str = ".3f",              # how to show it: a format spec such as ".1%" or ",.0f"
+           folder: str | Path = "results",
+) -> float:
+    "Save one key result of `chapter` to `folder/<chapter>.json` and return `value`."
+    value = float(value)                  # numpy and torch scalars become plain floats, which JSON can hold
+    format(value, fmt)                    # a bad format spec fails here, not in the conclusion
+    path = Path(folder) / f"{chapter}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    key = (str(Path(folder).resolve()), chapter)
+    results = json.loads(path.read_text()) if key in _recorded and path.exists() else {}
+    _recorded.add(key)
+    results[name] = {"value": float(f"{value:.6g}"), "format": fmt}   # 6 significant digits: reruns do not churn
+    path.write_text(json.dumps(results, indent=1) + "\n")
+    return value

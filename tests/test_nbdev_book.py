@@ -45,3 +45,119 @@ def test_every_glue_role_names_a_glued_value_and_a_valid_format():
                 f"{path.name}: {{glue:text}}`{name}` is never glued"
             if fmt:
                 format(1.5, fmt)                                       # raises ValueError on a bad format spec
+
+
+# ---- the book's furniture: citations, glossary, API reference --------------------------------------------------
+
+import json  # noqa: E402
+import re  # noqa: E402
+
+NBS = Path(__file__).resolve().parents[1] / "nbs"
+ROLE = re.compile(r"\{(?P<role>[\w:]+)\}`(?P<content>[^`]*)`")
+
+
+def prose() -> dict[str, str]:
+    "The markdown of every notebook (markdown cells only) and of every .md page in nbs/, by file name."
+    texts = {p.name: "\n".join("".join(c["source"]) for c in json.loads(p.read_text())["cells"]
+                               if c["cell_type"] == "markdown") for p in sorted(NBS.glob("*.ipynb"))}
+    texts.update({p.name: p.read_text() for p in sorted(NBS.glob("*.md"))})
+    return texts
+
+
+def roles(text: str, prefix: str) -> list[str]:
+    "The contents of every `{role}`content`` whose role starts with `prefix` (`cite` matches `cite:p`, `cite:t`)."
+    return [m["content"] for m in ROLE.finditer(text) if m["role"].split(":")[0] == prefix]
+
+
+def cited_keys(content: str) -> list[str]:
+    "The keys of one citation role's content, pre- and post-text in braces dropped: `{see}a{p. 3},b` -> [a, b]."
+    from sphinxcontrib.bibtex.citation_target import parse_citation_targets
+    return [t.key for t in parse_citation_targets(content)]
+
+
+def bib_keys() -> set[str]:
+    from pybtex.database import parse_file
+    return set(parse_file(str(NBS / "references.bib")).entries.keys())
+
+
+def glossary_terms() -> set[str]:
+    "The terms of the ```{glossary} block of nbs/glossary.md, lower-cased (Sphinx matches terms that way)."
+    text = (NBS / "glossary.md").read_text()
+    block = re.search(r"```\{glossary\}\n(.*?)\n```", text, re.S)
+    assert block, "nbs/glossary.md has no ```{glossary} block"
+    return {ln.strip().lower() for ln in block[1].splitlines()
+            if ln.strip() and not ln[0].isspace() and not ln.startswith(":")}
+
+
+def term_target(content: str) -> str:
+    "`{term}`text <target>`` -> target; `{term}`target`` -> target."
+    m = re.fullmatch(r"(?s).*?<(?P<target>[^<>]+)>\s*", content)
+    return (m["target"] if m else content).strip().lower()
+
+
+def test_every_citation_is_in_the_bibliography():
+    keys, cited = bib_keys(), set()
+    for name, text in prose().items():
+        for content in roles(text, "cite"):
+            for key in cited_keys(content):
+                assert key in keys, f"{name}: {{cite}}`{content}` cites {key!r}, which nbs/references.bib lacks"
+                cited.add(key)
+    assert cited, "no chapter cites anything"
+
+
+def test_every_bibliography_entry_is_cited_by_a_chapter():
+    cited = {key for name, text in prose().items() if name.endswith(".ipynb")
+             for content in roles(text, "cite") for key in cited_keys(content)}
+    assert sorted(bib_keys() - cited) == [], "entries of nbs/references.bib that no chapter cites"
+
+
+def test_the_bibliography_is_one_page():
+    pages = [name for name, text in prose().items() if "{bibliography}" in text]
+    assert pages == ["references.md"], pages
+
+
+def test_every_term_is_in_the_glossary():
+    terms, used = glossary_terms(), 0
+    for name, text in prose().items():
+        for content in roles(text, "term"):
+            assert term_target(content) in terms, f"{name}: {{term}}`{content}` is not defined in nbs/glossary.md"
+            used += 1
+    assert used > 0 and len(terms) >= 30
+
+
+def test_every_doc_link_names_a_page():
+    for name, text in prose().items():
+        for content in roles(text, "doc"):
+            target = term_target(content)  # `{doc}`text <target>`` has the same form
+            assert any((NBS / f"{target}{ext}").exists() for ext in (".ipynb", ".md")), f"{name}: {{doc}}`{content}`"
+
+
+def test_api_reference_documents_every_module():
+    lib = NBS.parent / "attn_tutorial"
+    modules = sorted(p.stem for p in lib.glob("*.py") if not p.stem.startswith("_"))
+    documented = re.findall(r"^\.\. automodule:: attn_tutorial\.(\w+)$", (NBS / "api.md").read_text(), re.M)
+    assert sorted(documented) == modules and len(set(documented)) == len(documented), (documented, modules)
+    assert "_modidx" not in (NBS / "api.md").read_text()
+    from nbdev_book import default_exp
+    exported = {default_exp(nbformat.read(p, as_version=4)) for p in NBS.glob("*.ipynb")} - {None}
+    assert exported <= set(documented), exported - set(documented)
+
+
+def test_reader_links_a_chapter_to_its_api_section():
+    from nbdev_book import api_line
+    cells = [nbformat.v4.new_markdown_cell("# Title\n\nProse."), nbformat.v4.new_code_cell("#| default_exp scores"),
+             nbformat.v4.new_code_cell("x = 1")]
+    out = read_nbdev_notebook(nbformat.writes(nbformat.v4.new_notebook(cells=cells)))
+    assert out.cells[0].source == f"# Title\n\n{api_line('scores')}\n\nProse."
+    assert "{py:mod}`attn_tutorial.scores`" in api_line("scores")
+    plain = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("# Title"), nbformat.v4.new_code_cell("1")])
+    assert read_nbdev_notebook(nbformat.writes(plain)).cells[0].source == "# Title"   # no module, no link
+
+
+def test_docstring_code_spans_become_rst_literals():
+    from nbdev_book import rst_literals
+    assert rst_literals("mask `(B, S)`, True = `pad`.") == "mask ``(B, S)``, True = ``pad``."
+    assert rst_literals("over `Batch`es") == "over ``Batch``\\ es"                  # a word touching the span
+    assert rst_literals("`lo`..`hi` and `\\r`") == "``lo``..\\ ``hi`` and ``\\r``"
+    assert rst_literals("`a\nb` then\n\n`c`") == "``a\nb`` then\n\n``c``"           # wraps a line, not a paragraph
+    assert rst_literals("``kept``") == "``kept``"

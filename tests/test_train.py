@@ -81,3 +81,36 @@ def test_median_time_and_first_step():
         median_time(lambda: None, repeats=0)
     h = History(eval_steps=[25, 50], evals=[{"acc": 0.94}, {"acc": 0.95}])
     assert h.first_step("acc", 0.95) == 50 and h.first_step("acc", 0.96) == math.inf
+
+
+def test_record_writes_a_fresh_file_per_process_then_merges(tmp_path, monkeypatch):
+    import json
+    import numpy as np
+    from attn_tutorial import train
+    monkeypatch.setattr(train, "_recorded", set())
+    (tmp_path / "ch.json").write_text(json.dumps({"stale": {"value": 1.0, "format": ".1f"}}))
+    assert train.record("ch", "a", np.float32(0.5), ".1%", folder=tmp_path) == 0.5
+    train.record("ch", "b", torch.tensor(3.25), folder=tmp_path)
+    train.record("ch", "a", 0.75, ".1%", folder=tmp_path)                 # the same name again: replaced
+    saved = json.loads((tmp_path / "ch.json").read_text())
+    assert saved == {"a": {"value": 0.75, "format": ".1%"}, "b": {"value": 3.25, "format": ".3f"}}
+    assert list(saved) == ["a", "b"]                                       # the order of first recording
+    train.record("other", "tiny", 2.2204460492503131e-16, ".1e", folder=tmp_path)
+    assert json.loads((tmp_path / "other.json").read_text())["tiny"]["value"] == 2.22045e-16
+    with pytest.raises(ValueError):
+        train.record("ch", "c", 1.0, "not a spec", folder=tmp_path)
+
+
+def test_every_chapter_records_its_results_under_its_own_name():
+    "The conclusion reads nbs/results/<chapter>.json: each chapter must write its own file, and it must be there."
+    import re
+    from pathlib import Path
+    import nbformat
+    nbs = Path(__file__).resolve().parents[1] / "nbs"
+    chapters = sorted(p for p in nbs.glob("[01][0-9]_*.ipynb") if p.stem != "15_conclusion")
+    assert len(chapters) == 14
+    for path in chapters:
+        code = "\n".join(c.source for c in nbformat.read(path, as_version=4).cells if c.cell_type == "code")
+        names = set(re.findall(r'record\("([^"]+)"', code))
+        assert names == {path.stem}, (path.name, names)
+        assert (nbs / "results" / f"{path.stem}.json").exists(), f"{path.stem}: run it to write its results"

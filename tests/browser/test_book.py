@@ -3,7 +3,12 @@
 For each page: no console errors, no request leaves the local server, the math is typeset by the bundled
 MathJax (no raw `\\(`), every image loads and there are as many as the executed notebook has image outputs,
 no nbdev `#|` directive is visible, and the code of `#| hide` cells is not on the page. A full-page
-screenshot of each page is saved under `_build/screenshots/` to look at.
+screenshot of each page is saved under `_build/screenshots/` to look at. The markdown pages of the book
+(references, glossary, API reference) get the same checks, with no executed notebook and no images.
+
+Then the book's furniture: citations link to entries of the references page, glossary terms to entries of the
+glossary, each chapter to its module's section of the API reference; the download button offers the chapter's
+`.ipynb`, which the build copies; the launch buttons are plain links; the sidebar numbers the chapters.
 """
 from __future__ import annotations
 
@@ -14,21 +19,50 @@ import nbformat
 import pytest
 import yaml
 
-from .conftest import HTML, ROOT
+from .conftest import BUILD, HTML, ROOT
 
 sys.path.insert(0, str(ROOT / "_ext"))
-from nbdev_book import split_directives  # noqa: E402  the same parser the book uses
+from nbdev_book import default_exp, split_directives  # noqa: E402  the same parsers the book uses
 
-SHOTS = ROOT / "_build" / "screenshots"
+SHOTS = BUILD / "screenshots"
+
+
+def toc_parts() -> list[dict]:
+    "The parts of _toc.yml, each `{caption, numbered, files}`; the root document first, as a part of its own."
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
+    return [{"caption": None, "numbered": False, "files": [toc["root"]]}] + [
+        {"caption": p.get("caption"), "numbered": bool(p.get("numbered")), "files": [c["file"] for c in p["chapters"]]}
+        for p in toc.get("parts", [])]
 
 
 def toc_files() -> list[str]:
-    "Every document of _toc.yml, e.g. 'nbs/index', 'nbs/02_qkv'."
-    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
-    files = [toc["root"]]
-    for part in toc.get("parts", []):
-        files += [c["file"] for c in part.get("chapters", [])]
-    return files
+    "Every document of _toc.yml, e.g. 'nbs/index', 'nbs/02_qkv', 'nbs/references' (a .md page)."
+    return [f for part in toc_parts() for f in part["files"]]
+
+
+def source(doc: str) -> Path:
+    "The file a document is built from: `<doc>.ipynb`, or `<doc>.md` for the markdown pages."
+    ipynb = ROOT / f"{doc}.ipynb"
+    return ipynb if ipynb.exists() else ROOT / f"{doc}.md"
+
+
+def read_doc(doc: str) -> nbformat.NotebookNode:
+    "A document as a notebook: a .md page becomes one markdown cell, so that one set of checks serves both."
+    path = source(doc)
+    if path.suffix == ".ipynb":
+        return nbformat.read(path, as_version=4)
+    return nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell(path.read_text())])
+
+
+def chapters() -> list[str]:
+    "The documents that are notebooks exporting a module (`#| default_exp`): they link to the API reference."
+    return [d for d in toc_files() if source(d).suffix == ".ipynb" and default_exp(read_doc(d))]
+
+
+def anchors(page, url: str) -> set[str]:
+    "Every element id on the page at `url`."
+    page.goto(url, wait_until="domcontentloaded")
+    return set(page.eval_on_selector_all("[id]", "els => els.map(e => e.id)"))
 
 
 def hidden_only_lines(nb) -> set[str]:
@@ -57,15 +91,17 @@ def image_outputs(executed) -> int:
 def test_toc_lists_chapters():
     files = toc_files()
     assert files[0] == "nbs/index" and "nbs/02_qkv" in files
+    assert {"nbs/references", "nbs/glossary", "nbs/api"} <= set(files)
     for f in files:
-        assert (ROOT / f"{f}.ipynb").exists(), f
+        assert source(f).exists(), f
         assert (HTML / f"{f}.html").exists(), f"{f}.html was not built"
 
 
 @pytest.mark.parametrize("doc", toc_files())
 def test_page(doc, book_url, browser):
-    nb = nbformat.read(ROOT / f"{doc}.ipynb", as_version=4)
-    executed = nbformat.read(ROOT / "_build" / "jupyter_execute" / f"{doc}.ipynb", as_version=4)
+    nb = read_doc(doc)
+    is_notebook = source(doc).suffix == ".ipynb"
+    executed = nbformat.read(BUILD / "jupyter_execute" / f"{doc}.ipynb", as_version=4) if is_notebook else None
     page = browser.new_page()
     errors, requests, failed = [], [], []
     page.on("console", lambda m: errors.append(f"{m.text} ({m.location.get('url')})") if m.type == "error" else None)
@@ -99,9 +135,77 @@ def test_page(doc, book_url, browser):
     images = page.eval_on_selector_all(
         "main img", "els => els.map(e => ({src: e.src, ok: e.complete && e.naturalWidth > 0}))")
     assert [i["src"] for i in images if not i["ok"]] == [], "images that did not load"
-    assert len(images) == image_outputs(executed) > 0
+    if is_notebook:
+        assert len(images) == image_outputs(executed) > 0
+    else:
+        assert images == [], "a markdown page has no images"
 
     assert "#|" not in text, "an nbdev directive is visible"
     leaked = sorted(ln for ln in hidden_only_lines(nb) if ln in text)
     assert leaked == [], f"code of hidden cells is visible: {leaked}"
+    page.close()
+
+
+@pytest.mark.parametrize("doc", chapters())
+def test_chapter_links(doc, book_url, browser):
+    """On a chapter page: every citation points at an entry of the references page, every glossary link at a term
+    of the glossary, and the line under the title at the section of the chapter's module in the API reference;
+    the download button offers the chapter's .ipynb (copied into the build), the launch buttons open it."""
+    page = browser.new_page()
+    page.goto(f"{book_url}/{doc}.html", wait_until="domcontentloaded")
+    links = page.eval_on_selector_all("main a[href]", "els => els.map(e => e.getAttribute('href'))")
+    buttons = page.eval_on_selector_all(".article-header-buttons a[href]", "els => els.map(e => e.getAttribute('href'))")
+    text = page.inner_text("main")
+    md = "\n".join(c.source for c in read_doc(doc).cells if c.cell_type == "markdown")
+
+    def targets(page_name: str) -> list[str]:
+        return [h.split("#", 1)[1] for h in links if h.split("#")[0] == page_name and "#" in h]
+
+    cites = targets("references.html")
+    if "{cite" in md:
+        assert cites, "the chapter cites, but no link goes to the references page"
+    assert "{cite" not in text and "{term}" not in text, "a role was not rendered"
+    if cites:
+        ids = anchors(page, f"{book_url}/nbs/references.html")
+        assert [c for c in cites if c not in ids] == [], "citation links to missing entries"
+    terms = targets("glossary.html")
+    if "{term}" in md:
+        assert terms and all(t.startswith("term-") for t in terms), terms
+        ids = anchors(page, f"{book_url}/nbs/glossary.html")
+        assert [t for t in terms if t not in ids] == [], "glossary links to missing terms"
+
+    module = f"attn_tutorial.{default_exp(read_doc(doc))}"
+    api = [t for t in targets("api.html") if t == f"module-{module}"]
+    assert api, f"no link to the API reference of {module}"
+    assert api[0] in anchors(page, f"{book_url}/nbs/api.html"), f"api.html has no section for {module}"
+
+    name = Path(doc).name
+    downloads = [b for b in buttons if b.endswith(f"_sources/{doc}.ipynb")]
+    assert downloads, f"no download button for {name}.ipynb: {buttons}"
+    assert (HTML / "_sources" / f"{doc}.ipynb").exists(), f"_sources/{doc}.ipynb was not copied into the build"
+    assert any(b.startswith("https://mybinder.org/") and b.endswith(f"{doc}.ipynb") for b in buttons), buttons
+    assert any(b.startswith("https://colab.research.google.com/") and b.endswith(f"{doc}.ipynb") for b in buttons)
+    page.close()
+
+
+def test_sidebar_numbers_the_chapters(book_url, browser):
+    """The sidebar numbers the documents of the numbered parts 1, 2, ... straight across the parts, and not the
+    others (the front page, the toolbox, the API reference)."""
+    page = browser.new_page()
+    page.goto(f"{book_url}/nbs/index.html", wait_until="domcontentloaded")
+    entries = page.eval_on_selector_all(
+        ".bd-sidebar-primary li.toctree-l1 > a",
+        "els => els.map(e => [e.getAttribute('href'), e.innerText.trim()])")
+    shown = {Path(href.split("#")[0]).stem: label for href, label in entries}
+    n = 0
+    for part in toc_parts()[1:]:
+        for doc in part["files"]:
+            label = shown.get(Path(doc).name)
+            assert label is not None, f"{doc} is not in the sidebar"
+            if part["numbered"]:
+                n += 1
+                assert label.startswith(f"{n}. "), (doc, label, n)
+            else:
+                assert not label[:1].isdigit(), (doc, label)
+    assert n >= 15
     page.close()

@@ -1,0 +1,74 @@
+"""Benchmark: how long each chapter takes to execute, as the book build runs it (a fresh kernel per notebook, in
+nbs/, in _toc.yml order), against the budgets: each notebook < 2 minutes, the whole book < 15 minutes. Prints a
+table and writes JSON.
+
+    .venv/bin/python bench/notebooks.py [--out bench/results/notebooks.json] [--only 06_transformer ...]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import time
+from pathlib import Path
+
+import nbformat
+import torch
+import yaml
+from nbclient import NotebookClient
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOK_BUDGET, BOOK_BUDGET = 120.0, 15 * 60.0
+
+
+def toc_notebooks() -> list[Path]:
+    "The notebooks of _toc.yml, in reading order."
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
+    files = [toc["root"]] + [c["file"] for part in toc.get("parts", []) for c in part.get("chapters", [])]
+    return [ROOT / f"{f}.ipynb" for f in files if (ROOT / f"{f}.ipynb").exists()]
+
+
+def run(path: Path) -> tuple[float, str | None]:
+    "Execute one notebook like the book does; (seconds, the error or None)."
+    nb = nbformat.read(path, as_version=4)
+    client = NotebookClient(nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}})
+    start = time.perf_counter()
+    try:
+        client.execute()
+        error = None
+    except Exception as e:  # a failing chapter is reported in the table, not hidden
+        error = f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
+    return time.perf_counter() - start, error
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--out", default=str(ROOT / "bench/results/notebooks.json"))
+    ap.add_argument("--only", nargs="*", help="notebook names (without .ipynb) to time; default: every chapter")
+    args = ap.parse_args()
+    notebooks = [p for p in toc_notebooks() if not args.only or p.stem in args.only]
+    rows = []
+    for path in notebooks:
+        seconds, error = run(path)
+        rows.append(dict(notebook=path.stem, seconds=round(seconds, 1), within_budget=seconds < NOTEBOOK_BUDGET,
+                         error=error))
+        print(f"{path.stem:<22} {seconds:7.1f} s{'' if seconds < NOTEBOOK_BUDGET else '  OVER 2 MIN'}"
+              f"{'  ERROR ' + error if error else ''}", flush=True)
+    total = sum(r["seconds"] for r in rows)
+    print(f"{'total':<22} {total:7.1f} s = {total / 60:.1f} min (budget {BOOK_BUDGET / 60:.0f} min: "
+          f"{'met' if total < BOOK_BUDGET else 'MISSED'}); slowest {max(rows, key=lambda r: r['seconds'])['notebook']}")
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(dict(
+        benchmark="notebooks", rows=rows, total_seconds=round(total, 1), notebook_budget_s=NOTEBOOK_BUDGET,
+        book_budget_s=BOOK_BUDGET, all_within_budget=all(r["within_budget"] and not r["error"] for r in rows),
+        book_within_budget=total < BOOK_BUDGET, torch=torch.__version__, threads=torch.get_num_threads(),
+        cpus=os.cpu_count(), machine=platform.machine()), indent=2))
+    print(f"wrote {out}")
+    if any(r["error"] for r in rows):
+        raise SystemExit("some notebooks failed")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,60 @@
+"""The executed notebooks behind the built book (`_build/jupyter_execute`): what the static pages show.
+
+Progress bars end as one clean line (no carriage returns, no stacked updates), no page shows warnings, and every
+figure is an opaque PNG with a light background, so it stays readable when the reader switches the book to dark mode.
+"""
+from __future__ import annotations
+
+import base64
+import io
+import re
+
+import nbformat
+import numpy as np
+import pytest
+from matplotlib import image as mpimg
+
+from .conftest import BUILD, ROOT
+from .test_book import toc_files
+
+EXECUTED = BUILD / "jupyter_execute"
+# attn_tutorial.train.Progress draws "desc [#####...............] 12/50 3.1s info"
+PROGRESS = re.compile(r"\[[#.]{20}\] \d+/\d+")
+NOTEBOOKS = [f for f in toc_files() if (ROOT / f"{f}.ipynb").exists()]
+
+
+def outputs(doc):
+    path = EXECUTED / f"{doc}.ipynb"
+    if not path.exists():
+        pytest.fail(f"{path} is missing: build the book first (`make book`)")
+    nb = nbformat.read(path, as_version=4)
+    for i, cell in enumerate(nb.cells):
+        if cell.cell_type == "code":
+            for out in cell.get("outputs", []):
+                yield i, out
+
+
+@pytest.mark.parametrize("doc", NOTEBOOKS)
+def test_outputs_are_clean(doc):
+    for i, out in outputs(doc):
+        text = out.get("text", "") if out.output_type == "stream" else out.get("data", {}).get("text/plain", "")
+        assert "\r" not in text, f"cell {i}: a carriage return (a progress bar's updates) reached the page"
+        if out.output_type == "stream" and out.name == "stderr":
+            assert "Warning" not in text and "warn(" not in text, f"cell {i} shows a warning: {text[:300]}"
+        bars = PROGRESS.findall(text)
+        assert len(bars) <= 1, f"cell {i}: {len(bars)} progress-bar lines in one output: {bars[:3]}"
+
+
+@pytest.mark.parametrize("doc", NOTEBOOKS)
+def test_figures_are_opaque_with_a_light_background(doc):
+    for i, out in outputs(doc):
+        png = out.get("data", {}).get("image/png")
+        if not png:
+            continue
+        img = mpimg.imread(io.BytesIO(base64.b64decode(png)), format="png")
+        if img.shape[-1] == 4:                       # an alpha channel: it must be fully opaque
+            assert img[..., 3].min() == 1.0, f"cell {i}: a transparent figure is unreadable on a dark page"
+        corners = np.stack([img[0, 0, :3], img[0, -1, :3], img[-1, 0, :3], img[-1, -1, :3]])
+        assert corners.mean() > 0.9, f"cell {i}: the figure's background is not light"
+        h, w = img.shape[:2]
+        assert w >= 200 and h >= 100 and w / h < 8, f"cell {i}: a figure of {w} x {h} pixels is badly sized"
