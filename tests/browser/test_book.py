@@ -132,9 +132,10 @@ def test_page(doc, book_url, browser):
         assert page.locator("mjx-container").count() > 0, "math was not typeset"
     assert "\\(" not in text and "\\[" not in text, "raw TeX delimiters are visible"
 
-    images = page.eval_on_selector_all(
-        "main img", "els => els.map(e => ({src: e.src, ok: e.complete && e.naturalWidth > 0}))")
-    assert [i["src"] for i in images if not i["ok"]] == [], "images that did not load"
+    loaded = "els => els.map(e => ({src: e.src, ok: e.complete && e.naturalWidth > 0}))"
+    everywhere = page.eval_on_selector_all("img", loaded)               # the logo and the launch buttons' icons too
+    assert [i["src"] for i in everywhere if not i["ok"]] == [], "images that did not load"
+    images = page.eval_on_selector_all("article.bd-article img", loaded)  # the page's own content
     if is_notebook:
         assert len(images) == image_outputs(executed) > 0
     else:

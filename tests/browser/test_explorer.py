@@ -139,7 +139,7 @@ def test_the_book_chapters_show_a_working_view(doc, book_url, browser):
     before = view.locator(".attn-line").count()
     token = view.locator(".attn-token[data-side=q]").nth(1)
     token.click()
-    lines = view.eval_on_selector_all(".attn-line", "ls => ls.map(l => l.dataset.q)")
+    lines = view.locator(".attn-line").evaluate_all("ls => ls.map(l => l.dataset.q)")
     assert 0 < len(lines) < before and set(lines) == {"1"}, (before, lines)
     assert view.locator(".attn-token.attn-selected").count() == 1
     assert errors == []
