@@ -11,7 +11,7 @@ import numpy as np
 # %% auto #0
 __all__ = ['HEAD_COLORS', 'plot_attention', 'AttentionView', 'attention_view']
 
-# %% ../nbs/90_viz.ipynb #2e6d023b
+# %% ../nbs/90_viz.ipynb #7c056ae7
 def _as_map(weights) -> np.ndarray:
     "`weights` (a tensor or array) as a float numpy array, with leading dims of size 1 dropped."
     if hasattr(weights, "detach"):  # a torch tensor, possibly on a GPU or requiring grad
@@ -35,6 +35,7 @@ def plot_attention(
     vmin: float = 0.0,                          # weights lie in [0, 1]: starting at 0 keeps maps comparable
     vmax: float | None = None,                  # default: the largest weight
     colorbar: bool = True,
+    colorbar_label: str = "attention weight",   # what the colours measure, when the map is not attention weights
 ) -> plt.Axes:
     """Draw one attention map `(L, S)` as a heatmap, one row per query and one column per key; return the Axes.
 
@@ -72,7 +73,7 @@ def plot_attention(
     if title:
         ax.set_title(title)
     if colorbar:
-        ax.figure.colorbar(image, ax=ax, label="attention weight", fraction=0.046, pad=0.04)
+        ax.figure.colorbar(image, ax=ax, label=colorbar_label, fraction=0.046, pad=0.04)
     return ax
 
 # %% ../nbs/90_viz.ipynb #f82dc737
@@ -384,7 +385,7 @@ def attention_view(weights, query_tokens: Sequence[str], key_tokens: Sequence[st
     "An `AttentionView` of one kind of attention; `kwargs` go to `AttentionView.add` (name, layer, layer_names, ...)."
     return AttentionView(title).add(weights, query_tokens, key_tokens, **kwargs)
 
-# %% ../nbs/90_viz.ipynb #a665f6a1
+# %% ../nbs/90_viz.ipynb #4b8853fd
 def _figure(self: AttentionView,
             entry: int | str = 0,             # which kind: its index or its name
             layer: int | None = None,         # default: the layer the view shows first
@@ -427,6 +428,11 @@ def _figure(self: AttentionView,
             alpha = float(shade[1][i]) if shade and shade[0] == side else 0.0
             ax.text(x, -i, t, ha=ha, va="center", fontsize=9, fontweight="bold" if selected else "normal",
                     bbox=dict(boxstyle="round,pad=0.15", fc=(0.12, 0.47, 0.71, alpha), ec="black" if selected else "none"))
+    if len(heads) > 1:   # one colour per head: say which is which
+        from matplotlib.lines import Line2D
+        ax.legend(handles=[Line2D([], [], color=HEAD_COLORS[h % len(HEAD_COLORS)], lw=2, label=e["head_names"][h])
+                           for h in heads], loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=min(len(heads), 6),
+                  frameon=False, fontsize=8)
     ax.set_xlim(-0.6, 1.6)
     ax.set_ylim(-max(L, S) + 0.5, 0.8)
     ax.text(-0.03, 0.7, "query", ha="right", va="center", fontsize=9, style="italic")
