@@ -381,8 +381,8 @@ def plot_alignment(u: Utterance, weights: Tensor, labels: list[str], times: Tens
     if weights.dim() != 2 or weights.shape != (len(labels), len(times)) or len(times) < 2:
         raise ValueError(f"weights must be (L, S') = ({len(labels)}, {len(times)}) with S' >= 2, "
                          f"got {tuple(weights.shape)}")
-    fig, (top, bottom) = plt.subplots(2, 1, figsize=(10, 2.2 + 0.3 * len(labels)), sharex=True,
-                                      gridspec_kw={"height_ratios": [1, 0.2 + 0.1 * len(labels)]})
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(7.5, 2.2 + 0.45 * len(labels)), sharex=True,
+                                      gridspec_kw={"height_ratios": [1, 0.15 * len(labels)]}, layout="constrained")
     t = torch.arange(len(u.samples)) / SAMPLE_RATE
     top.plot(t, u.samples, lw=0.5, color="0.2")
     peak = u.samples.abs().max().item()
@@ -394,5 +394,5 @@ def plot_alignment(u: Utterance, weights: Tensor, labels: list[str], times: Tens
     half = (times[1] - times[0]).item() / 2           # each state's cell spans its centre +- half a step
     bottom.images[0].set_extent((times[0].item() - half, times[-1].item() + half, len(labels) - 0.5, -0.5))
     bottom.set(xlim=(0, u.seconds), xlabel="time (s)", ylabel="output word")
-    fig.colorbar(bottom.images[0], ax=[top, bottom], label="attention weight", fraction=0.03, pad=0.01)
+    fig.colorbar(bottom.images[0], ax=bottom, label="attention weight", fraction=0.03, pad=0.01)
     return fig

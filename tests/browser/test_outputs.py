@@ -1,7 +1,8 @@
 """The executed notebooks behind the built book (`_build/jupyter_execute`): what the static pages show.
 
 Progress bars end as one clean line (no carriage returns, no stacked updates), no page shows warnings, and every
-figure is an opaque PNG with a light background, so it stays readable when the reader switches the book to dark mode.
+figure is an opaque PNG with a light background, so it stays readable when the reader switches the book to dark mode,
+and narrow enough to be shown near its own size in the text column.
 """
 from __future__ import annotations
 
@@ -58,3 +59,19 @@ def test_figures_are_opaque_with_a_light_background(doc):
         assert corners.mean() > 0.9, f"cell {i}: the figure's background is not light"
         h, w = img.shape[:2]
         assert w >= 200 and h >= 100 and w / h < 8, f"cell {i}: a figure of {w} x {h} pixels is badly sized"
+        # the text column is ~690 px: a figure much wider is shrunk until its text cannot be read (at 100 dpi,
+        # 10 inches at most; the chapters keep to 7.5)
+        assert w <= 1000, f"cell {i}: a figure {w} px wide is shrunk to {690 / w:.0%} in the page; narrow it or stack it"
+
+
+def test_conclusion_shows_every_recorded_result_in_a_table(book_url, browser):
+    "The conclusion's table is a real table on the page, one row per result the chapters recorded."
+    import json
+    expected = sum(len(json.loads(p.read_text())) for p in (ROOT / "nbs" / "results").glob("[01][0-9]_*.json"))
+    page = browser.new_page()
+    page.goto(f"{book_url}/nbs/15_conclusion.html", wait_until="networkidle")
+    table = page.locator("table.results-table")
+    assert table.count() == 1
+    assert table.locator("tbody tr").count() == expected > 14
+    assert "| chapter |" not in page.inner_text("main")          # no Markdown table left as raw text
+    page.close()
