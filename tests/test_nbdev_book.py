@@ -161,3 +161,24 @@ def test_docstring_code_spans_become_rst_literals():
     assert rst_literals("`lo`..`hi` and `\\r`") == "``lo``..\\ ``hi`` and ``\\r``"
     assert rst_literals("`a\nb` then\n\n`c`") == "``a\nb`` then\n\n``c``"           # wraps a line, not a paragraph
     assert rst_literals("``kept``") == "``kept``"
+
+
+# "Vaswani et al. 2017", "Xiong et al. (2020)", "Erkan & Radev 2004", "(Popović, 2015)": a work cited by hand
+HAND_CITATION = re.compile(r"\b[A-Z][\w\-]+ (?:et al\.|(?:&|and) [A-Z][\w\-]+),? \(?(?:19|20)\d\d\b"
+                           r"|\([A-Z][\w\-]+,? (?:19|20)\d\d\)")
+
+
+def test_hand_citation_pattern():
+    for typed in ("Vaswani et al. 2017", "Xiong et al. (2020)", "Erkan & Radev 2004", "(Popović, 2015)",
+                  "Press and Wolf 2017", "(Papineni et al., 2002)"):
+        assert HAND_CITATION.search(typed), typed
+    for fine in ("{cite:t}`xiong2020layer`", "Python 3.11", "sentence-transformers 2.7.0", "WMT 2014 data"):
+        assert not HAND_CITATION.search(fine), fine
+
+
+def test_no_work_is_cited_by_hand():
+    "Every work the prose names goes through the bibliography ({cite:p} / {cite:t}), so it is listed and linked."
+    for name, text in prose().items():
+        text = ROLE.sub("", re.sub(r"`[^`]*`", "", ROLE.sub("", text)))    # roles and code spans are not prose
+        found = [m[0] for m in HAND_CITATION.finditer(text)]
+        assert not found, f"{name}: cite these through nbs/references.bib: {found}"
