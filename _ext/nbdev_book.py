@@ -30,7 +30,9 @@ _TAGS = {
     ("echo", "false"): "remove-input",
     ("output", "false"): "remove-output",
     ("eval", "false"): "skip-execution",
-}
+    ("code-fold", "true"): "hide-input",          # shown folded, behind a "show code" toggle
+    ("fold", None): "hide-input",                 # the same for an export cell: nbdev keeps `name: value`
+}                                                 # (Quarto) directives in the exported module, not `#| fold`
 
 
 def split_directives(source: str) -> tuple[list[tuple[str, str]], str]:

@@ -10,27 +10,12 @@ import re
 import torch
 from torch import Tensor
 
+from .attention import _check_attention_inputs, apply_mask, combine_masks
+
 # %% auto #0
 __all__ = ['chunked_attention', 'measure_peak_mib']
 
 # %% ../nbs/07_scale.ipynb #1f5ece5a
-def _check(query: Tensor, key: Tensor, value: Tensor, block_size: int, query_block_size: int) -> None:
-    "Raise ValueError naming the shapes when query `(..., L, E)`, key `(..., S, E)`, value `(..., S, Ev)` do not fit."
-    for name, t in (("query", query), ("key", key), ("value", value)):
-        if t.dim() < 2:
-            raise ValueError(f"{name} must be (..., length, features), got shape {tuple(t.shape)}")
-    if query.shape[-1] != key.shape[-1] or key.shape[-2] != value.shape[-2]:
-        raise ValueError(f"query (..., L, E), key (..., S, E) and value (..., S, Ev) do not fit: query "
-                         f"{tuple(query.shape)}, key {tuple(key.shape)}, value {tuple(value.shape)}")
-    if not query.shape[:-2] == key.shape[:-2] == value.shape[:-2]:
-        raise ValueError(f"query, key and value must have the same batch dims (...): query {tuple(query.shape)}, "
-                         f"key {tuple(key.shape)}, value {tuple(value.shape)}")
-    if key.shape[-2] == 0:
-        raise ValueError(f"key must have at least one position, got shape {tuple(key.shape)}")
-    if block_size < 1 or query_block_size < 1:
-        raise ValueError(f"block sizes must be >= 1, got {block_size} and {query_block_size}")
-
-
 def _tiles(L: int, S: int, query_block: int, key_block: int, is_causal: bool):
     "Query tiles `(i0, i1)`, each with the key blocks `(j0, j1)` it must visit (a causal mask skips the rest)."
     for i0 in range(0, L, query_block):
@@ -39,21 +24,22 @@ def _tiles(L: int, S: int, query_block: int, key_block: int, is_causal: bool):
         yield i0, i1, [(j0, min(j0 + key_block, S)) for j0 in range(0, last, key_block)]
 
 
-def _tile_scores(q: Tensor, key: Tensor, i0: int, j0: int, j1: int, is_causal: bool) -> Tensor:
-    "Scores `(..., Lq, j1 - j0)` of the scaled query tile `q` (rows i0..) against keys j0..j1-1, masked causally."
+def _tile_scores(q: Tensor, key: Tensor, mask: Tensor | None, i0: int, j0: int, j1: int,
+                 is_causal: bool) -> Tensor:
+    "Scores `(..., Lq, j1 - j0)` of the scaled query tile `q` (rows i0..) against keys j0..j1-1, masked."
     s = q @ key[..., j0:j1, :].transpose(-2, -1)
-    if is_causal and j1 - 1 > i0:                              # the block crosses the diagonal
-        rows = torch.arange(i0, i0 + q.shape[-2], device=s.device)[:, None]
-        cols = torch.arange(j0, j1, device=s.device)[None, :]
-        s = s.masked_fill(cols > rows, float("-inf"))
-    return s
+    tile = None if mask is None else mask[..., i0:i0 + q.shape[-2], j0:j1]
+    causal = is_causal and j1 - 1 > i0                          # the block crosses the diagonal
+    tile = combine_masks(q.shape[-2], j1 - j0, tile, is_causal=causal, offset=i0 - j0, dtype=s.dtype,
+                         device=s.device)
+    return apply_mask(s, tile, inplace=True)
 
-
+# %% ../nbs/07_scale.ipynb #13cbce79
 class _ChunkedAttention(torch.autograd.Function):
     "Exact attention by tiles with an online softmax; the backward pass recomputes each tile's weights."
 
     @staticmethod
-    def forward(ctx, query, key, value, is_causal, scale, block_size, query_block_size):
+    def forward(ctx, query, key, value, mask, is_causal, scale, block_size, query_block_size):
         L, S = query.shape[-2], key.shape[-2]
         out = torch.empty(*query.shape[:-1], value.shape[-1], dtype=query.dtype, device=query.device)
         lse = torch.empty(query.shape[:-1], dtype=query.dtype, device=query.device)
@@ -62,47 +48,61 @@ class _ChunkedAttention(torch.autograd.Function):
             m = torch.full(q.shape[:-1], float("-inf"), dtype=q.dtype, device=q.device)   # running max
             l = torch.zeros_like(m)                                                       # running sum
             acc = torch.zeros(*q.shape[:-1], value.shape[-1], dtype=q.dtype, device=q.device)
-            for j0, j1 in blocks:                  # block 0 holds key 0, which every query sees: m is finite after it
-                s = _tile_scores(q, key, i0, j0, j1, is_causal)                           # (..., Lq, b)
+            for j0, j1 in blocks:
+                s = _tile_scores(q, key, mask, i0, j0, j1, is_causal)                     # (..., Lq, b)
                 m_new = torch.maximum(m, s.amax(-1))
-                alpha = torch.exp(m - m_new)                                  # rescales what came before
-                p = s.sub_(m_new.unsqueeze(-1)).exp_()                        # in place: no second (Lq, b) tensor
+                shift = m_new.masked_fill(m_new == float("-inf"), 0.0)   # a row with nothing allowed yet
+                alpha = torch.exp(m - shift)                               # rescales what came before
+                p = s.sub_(shift.unsqueeze(-1)).exp_()                     # in place: no second (Lq, b) tensor
                 l.mul_(alpha).add_(p.sum(-1))
                 acc.mul_(alpha.unsqueeze(-1)).add_(p @ value[..., j0:j1, :])
                 m = m_new
-            out[..., i0:i1, :] = acc / l.unsqueeze(-1)
-            lse[..., i0:i1] = m + torch.log(l)                               # log of each row's softmax sum
+            empty = l == 0                                                 # no key allowed: output 0
+            out[..., i0:i1, :] = acc / l.masked_fill(empty, 1.0).unsqueeze(-1)
+            lse[..., i0:i1] = (m + torch.log(l)).masked_fill(empty, float("inf"))   # log of each row's sum
         ctx.save_for_backward(query, key, value, out, lse)
-        ctx.args = is_causal, scale, block_size, query_block_size
+        ctx.args = mask, is_causal, scale, block_size, query_block_size
         return out
 
     @staticmethod
     def backward(ctx, grad_out):
+        if torch.is_grad_enabled():
+            raise RuntimeError("chunked_attention has no double backward (create_graph=True): its backward "
+                               "recomputes the weights outside autograd; use scaled_dot_product_attention")
         query, key, value, out, lse = ctx.saved_tensors
-        is_causal, scale, block_size, query_block_size = ctx.args
+        mask, is_causal, scale, block_size, query_block_size = ctx.args
         dq, dk, dv = torch.zeros_like(query), torch.zeros_like(key), torch.zeros_like(value)
         for i0, i1, blocks in _tiles(query.shape[-2], key.shape[-2], query_block_size, block_size, is_causal):
             q, g = query[..., i0:i1, :] * scale, grad_out[..., i0:i1, :]
             D = (g * out[..., i0:i1, :]).sum(-1, keepdim=True)               # (..., Lq, 1)
             for j0, j1 in blocks:
-                p = (_tile_scores(q, key, i0, j0, j1, is_causal) - lse[..., i0:i1, None]).exp_()  # weights again
+                p = (_tile_scores(q, key, mask, i0, j0, j1, is_causal) - lse[..., i0:i1, None]).exp_()
                 dv[..., j0:j1, :] += p.transpose(-2, -1) @ g
                 ds = p.mul_(g @ value[..., j0:j1, :].transpose(-2, -1) - D)  # through the softmax, in place
                 dq[..., i0:i1, :] += ds @ key[..., j0:j1, :] * scale
                 dk[..., j0:j1, :] += ds.transpose(-2, -1) @ q
-        return dq, dk, dv, None, None, None, None
+        return dq, dk, dv, None, None, None, None, None
 
-
-def chunked_attention(query: Tensor, key: Tensor, value: Tensor, is_causal: bool = False, scale: float | None = None,
-                      block_size: int = 128, query_block_size: int = 512) -> Tensor:
-    """Exact attention `softmax(query @ keyᵀ * scale) @ value` -> `(..., L, Ev)`, computed tile by tile with an
-    online softmax, so that no `(L, S)` matrix is ever stored: extra memory O(query_block_size * block_size) for
-    the scores, O(L) saved for backward besides the inputs and output. query `(..., L, E)`, key `(..., S, E)`,
-    value `(..., S, Ev)` with the same batch dims; `is_causal` as in `scaled_dot_product_attention` (top-left
-    aligned); `scale` defaults to `1/√E`. The backward pass recomputes each block's weights instead of storing them."""
-    _check(query, key, value, block_size, query_block_size)
-    scale = 1.0 / math.sqrt(query.shape[-1]) if scale is None else scale
-    return _ChunkedAttention.apply(query, key, value, is_causal, scale, block_size, query_block_size)
+# %% ../nbs/07_scale.ipynb #83ad5a36
+def chunked_attention(query: Tensor, key: Tensor, value: Tensor, attn_mask: Tensor | None = None,
+                      is_causal: bool = False, scale: float | None = None, block_size: int = 128,
+                      query_block_size: int = 512) -> Tensor:
+    """Exact attention `softmax(query @ keyᵀ * scale + mask) @ value` -> `(..., L, Ev)`, computed tile by tile
+    with an online softmax, so that no `(L, S)` matrix is ever stored: extra memory O(query_block_size *
+    block_size) for the scores, O(L) saved for backward besides the inputs and output. Arguments and masks as
+    `scaled_dot_product_attention` (bool True = may attend, or float; batch dims broadcast; a query with no key
+    gets a zero output); `attn_mask` is read a tile at a time. The backward pass recomputes each block's weights
+    instead of storing them; there is no double backward."""
+    _check_attention_inputs(query, key, value, attn_mask)
+    if block_size < 1 or query_block_size < 1:
+        raise ValueError(f"block sizes must be >= 1, got {block_size} and {query_block_size}")
+    batch = torch.broadcast_shapes(query.shape[:-2], key.shape[:-2], value.shape[:-2])
+    query, key, value = (t.expand(*batch, *t.shape[-2:]) for t in (query, key, value))
+    if attn_mask is not None:                       # a view: tiles of it are read, it is never copied
+        attn_mask = attn_mask.expand(*batch, query.shape[-2], key.shape[-2])
+    E = query.shape[-1]
+    scale = (1 / math.sqrt(E) if E else 1.0) if scale is None else scale
+    return _ChunkedAttention.apply(query, key, value, attn_mask, is_causal, scale, block_size, query_block_size)
 
 # %% ../nbs/07_scale.ipynb #84ee39ae
 def _status_kib(field: str) -> int:

@@ -9,6 +9,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from .attention import _check_mask, apply_mask, empty_rows
+
 # %% auto #0
 __all__ = ['HardSample', 'sample_hard', 'reinforce_loss', 'gumbel_softmax']
 
@@ -21,23 +23,19 @@ class HardSample(NamedTuple):
 
 
 def _masked_scores(scores: Tensor, mask: Tensor | None) -> tuple[Tensor, Tensor]:
-    "Scores with forbidden keys at -inf (rows with no allowed key set to 0), and a bool `(..., L)` of such rows."
-    if mask is None:
+    "Scores with the mask applied (rows with no allowed key set to 0), and a bool `(..., L)` of such rows."
+    _check_mask(mask, scores.shape, "mask")
+    empty = empty_rows(mask)
+    scores = apply_mask(scores, mask)
+    if empty is None:
         return scores, torch.zeros(scores.shape[:-1], dtype=torch.bool, device=scores.device)
-    if mask.dtype != torch.bool:
-        raise TypeError(f"mask must be a bool tensor (True = may attend), got dtype {mask.dtype}")
-    try:
-        mask = mask.expand_as(scores)
-    except RuntimeError:
-        raise ValueError(f"mask {tuple(mask.shape)} does not broadcast to the scores' shape "
-                         f"{tuple(scores.shape)} = (..., L, S)") from None
-    empty = ~mask.any(-1)
-    return scores.masked_fill(~mask, float("-inf")).masked_fill(empty[..., None], 0.0), empty
+    empty = empty.expand(*scores.shape[:-1], 1)
+    return scores.masked_fill(empty, 0.0), empty[..., 0]
 
 
 def sample_hard(scores: Tensor, mask: Tensor | None = None, generator: torch.Generator | None = None) -> HardSample:
     """Hard attention: for each query pick ONE key, sampled from `softmax(scores)` `(..., L, S)` over the keys that
-    `mask` (bool, broadcastable to the scores, True = may attend) allows. The index has no gradient; `log_prob`
+    `mask` (bool, True = may attend, or float, added; broadcastable to the scores) allows. The index has no gradient; `log_prob`
     has one, for REINFORCE. A query with no allowed key gets index 0, log-prob 0 and all-zero weights."""
     logits, empty = _masked_scores(scores, mask)
     log_p = torch.log_softmax(logits, dim=-1)                                            # (..., L, S)

@@ -7,8 +7,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from .attention import attention_weights
-from .multihead import MultiHeadAttention, merge_heads, split_heads
+from .attention import scaled_dot_product_attention
+from .multihead import MultiHeadAttention
 
 # %% auto #0
 __all__ = ['attention_rollout', 'grad_times_input', 'EditedAttention', 'edit_attention']
@@ -49,26 +49,16 @@ def grad_times_input(model, text: str, target: Tensor | None = None) -> tuple[li
 
 # %% ../nbs/08_interpretability.ipynb #aa3173e7
 class EditedAttention(MultiHeadAttention):
-    "A `MultiHeadAttention` whose weights `(B, H, L, S)` go through `edit(weights)` before they mix the values."
+    """A `MultiHeadAttention` whose weights `(B, H, L, S)` go through `self.edit(weights)` before they mix the
+    values. It overrides only the attention step, `attend`: projections, heads and masks are the module's."""
 
-    def __init__(self, base: MultiHeadAttention, edit):
-        super().__init__(base.embed_dim, base.num_heads, base.dropout, base.q_proj.bias is not None, base.kdim,
-                         base.vdim)
-        self.load_state_dict(base.state_dict())
-        self.to(base.q_proj.weight.dtype)
-        self.edit = edit
+    edit = staticmethod(lambda weights: weights)
 
-    def forward(self, query, key, value, key_padding_mask=None, attn_mask=None, is_causal=False, need_weights=True):
-        self._check(query, key, value, key_padding_mask)
-        q, k, v = (split_heads(p(t), self.num_heads) for p, t in ((self.q_proj, query), (self.k_proj, key),
-                                                                  (self.v_proj, value)))
-        mask = attn_mask
-        if key_padding_mask is not None:
-            mask = ~key_padding_mask[:, None, None, :] if mask is None else mask & ~key_padding_mask[:, None, None, :]
-        scores = q @ k.transpose(-2, -1) * (1 / q.shape[-1] ** 0.5)
-        weights = self.edit(attention_weights(scores, mask, is_causal))
-        out = self.out_proj(merge_heads(weights @ v))
-        return out, (weights if need_weights else None)
+    def attend(self, q, k, v, attn_mask, is_causal, need_weights):
+        dropout_p = self.dropout if self.training else 0.0
+        _, weights = scaled_dot_product_attention(q, k, v, attn_mask, dropout_p, is_causal)
+        weights = self.edit(weights)
+        return weights @ v, weights
 
 
 class edit_attention:
@@ -80,7 +70,8 @@ class edit_attention:
     def __enter__(self):
         block = self.model.layers[self.layer]
         self.saved = block.self_attn
-        block.self_attn = EditedAttention(self.saved, self.edit)
+        block.self_attn = EditedAttention.from_torch(self.saved)      # a copy: same weights, same mode
+        block.self_attn.edit = self.edit
         return self.model
 
     def __exit__(self, *exc):

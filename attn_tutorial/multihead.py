@@ -3,16 +3,15 @@
 # %% ../nbs/05_multihead.ipynb #383980bd
 from __future__ import annotations
 
-import math
-
 import torch
 import torch.nn.functional as F
+from fastcore.basics import patch
 from torch import Tensor, nn
 
-from .attention import _shape, scaled_dot_product_attention
+from .attention import _shape, combine_masks, scaled_dot_product_attention
 
 # %% auto #0
-__all__ = ['split_heads', 'merge_heads', 'MultiHeadAttention']
+__all__ = ['split_heads', 'merge_heads', 'MultiHeadAttention', 'KVCache']
 
 # %% ../nbs/05_multihead.ipynb #7759fb98
 def split_heads(x: Tensor, num_heads: int) -> Tensor:
@@ -30,107 +29,225 @@ def merge_heads(x: Tensor) -> Tensor:
 
 # %% ../nbs/05_multihead.ipynb #1c96c8bd
 class MultiHeadAttention(nn.Module):
-    """Multi-head attention, batch first: `forward(query (B, L, E), key (B, S, kdim), value (B, S, vdim))` ->
-    `(output (B, L, E), weights (B, H, L, S) or None)`. Masks: `key_padding_mask` bool `(B, S)`, True = padding
-    (as torch.nn.MultiheadAttention); `attn_mask` bool (True = may attend) or float (added), broadcastable to
-    `(B, H, L, S)`; `is_causal` combines with both."""
+    """Multi-head attention with the arguments, parameters and masks of `torch.nn.MultiheadAttention`.
+
+    `forward(query, key, value)` -> `(output, weights)`: query `(L, B, E)`, key `(S, B, kdim)`, value
+    `(S, B, vdim)` and output `(L, B, E)`, or `(B, L, ·)` with `batch_first=True`, or unbatched `(L, ·)`.
+    weights: `(B, L, S)` averaged over the heads, `(B, H, L, S)` with `average_attn_weights=False`, or None
+    with `need_weights=False`. Bool masks are True where a query may NOT attend (torch's module convention):
+    `key_padding_mask (B, S)`, `attn_mask (L, S)` or `(B*H, L, S)`; float masks are added to the scores.
+    """
 
     def __init__(self, embed_dim: int, num_heads: int, dropout: float = 0.0, bias: bool = True,
-                 kdim: int | None = None, vdim: int | None = None):
+                 add_bias_kv: bool = False, add_zero_attn: bool = False, kdim: int | None = None,
+                 vdim: int | None = None, batch_first: bool = False, device=None, dtype=None):
         super().__init__()
-        if num_heads < 1 or embed_dim % num_heads:
-            raise ValueError(f"embed_dim={embed_dim} must be divisible by num_heads={num_heads}")
+        if embed_dim < 1 or num_heads < 1 or embed_dim % num_heads:
+            raise ValueError(f"embed_dim={embed_dim} must be a positive multiple of num_heads={num_heads}")
         self.embed_dim, self.num_heads, self.head_dim = embed_dim, num_heads, embed_dim // num_heads
         self.kdim, self.vdim = kdim or embed_dim, vdim or embed_dim
-        self.dropout = dropout
-        self.q_proj = nn.Linear(embed_dim, embed_dim, bias=bias)
-        self.k_proj = nn.Linear(self.kdim, embed_dim, bias=bias)
-        self.v_proj = nn.Linear(self.vdim, embed_dim, bias=bias)
-        self.out_proj = nn.Linear(embed_dim, embed_dim, bias=bias)
-        for lin in (self.q_proj, self.k_proj, self.v_proj):       # as torch: Xavier weights, zero biases
-            nn.init.xavier_uniform_(lin.weight)
-        for lin in (self.q_proj, self.k_proj, self.v_proj, self.out_proj):
-            if lin.bias is not None:
-                nn.init.zeros_(lin.bias)
-
-    def _check(self, query: Tensor, key: Tensor, value: Tensor, key_padding_mask: Tensor | None) -> None:
-        for name, t, dim in (("query", query, self.embed_dim), ("key", key, self.kdim), ("value", value, self.vdim)):
-            if t.dim() != 3 or t.shape[-1] != dim:
-                raise ValueError(f"{name} must be (B, length, {dim}), got {_shape(t)}")
-        if not query.shape[0] == key.shape[0] == value.shape[0] or key.shape[1] != value.shape[1]:
-            raise ValueError(f"query (B, L, E), key (B, S, kdim) and value (B, S, vdim) must agree on B and S: "
-                             f"query {_shape(query)}, key {_shape(key)}, value {_shape(value)}")
-        if key_padding_mask is not None:
-            if key_padding_mask.dtype != torch.bool:
-                raise TypeError(f"key_padding_mask must be bool (True = padding), got {key_padding_mask.dtype}")
-            if key_padding_mask.shape != key.shape[:2]:
-                raise ValueError(f"key_padding_mask must be (B, S) = {tuple(key.shape[:2])}, "
-                                 f"got {_shape(key_padding_mask)}")
-
-    def forward(self, query: Tensor, key: Tensor, value: Tensor, key_padding_mask: Tensor | None = None,
-                attn_mask: Tensor | None = None, is_causal: bool = False,
-                need_weights: bool = True) -> tuple[Tensor, Tensor | None]:
-        self._check(query, key, value, key_padding_mask)
-        if query is key and key is value and self.kdim == self.vdim == self.embed_dim:
-            # self-attention: one matrix product for the three projections, as torch does
-            w = torch.cat([self.q_proj.weight, self.k_proj.weight, self.v_proj.weight])
-            b = None if self.q_proj.bias is None else torch.cat([self.q_proj.bias, self.k_proj.bias, self.v_proj.bias])
-            q, k, v = F.linear(query, w, b).chunk(3, dim=-1)
+        self._qkv_same_embed_dim = self.kdim == self.vdim == embed_dim
+        self.dropout, self.batch_first, self.add_zero_attn = dropout, batch_first, add_zero_attn
+        # torch's parameters under torch's names, created in torch's order: the same seed gives the same
+        # weights, and a state dict of torch.nn.MultiheadAttention loads as it is
+        new = lambda *shape: nn.Parameter(torch.empty(*shape, device=device, dtype=dtype))
+        if self._qkv_same_embed_dim:
+            self.in_proj_weight = new(3 * embed_dim, embed_dim)       # W_Q, W_K, W_V stacked
+            for name in ("q_proj_weight", "k_proj_weight", "v_proj_weight"):
+                self.register_parameter(name, None)
         else:
-            q, k, v = self.q_proj(query), self.k_proj(key), self.v_proj(value)
-        q, k, v = (split_heads(t, self.num_heads) for t in (q, k, v))             # (B, H, ·, D)
-        mask = attn_mask
-        if key_padding_mask is not None:
-            keep = ~key_padding_mask[:, None, None, :]                             # (B, 1, 1, S)
-            if mask is None or mask.dtype == torch.bool:
-                mask = keep if mask is None else mask & keep
-            else:
-                mask = mask + torch.zeros_like(keep, dtype=mask.dtype).masked_fill(~keep, float("-inf"))
-        dropout_p = self.dropout if self.training else 0.0
-        if need_weights or not self._fused_is_safe(mask, is_causal, q.shape[-2], k.shape[-2]):
-            out, weights = scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=is_causal,
-                                                        dropout_p=dropout_p)
-        else:
-            out, weights = self._fused(q, k, v, mask, is_causal, dropout_p), None
-        return self.out_proj(merge_heads(out)), (weights if need_weights else None)
+            self.q_proj_weight = new(embed_dim, embed_dim)
+            self.k_proj_weight, self.v_proj_weight = new(embed_dim, self.kdim), new(embed_dim, self.vdim)
+            self.register_parameter("in_proj_weight", None)
+        self.in_proj_bias = new(3 * embed_dim) if bias else None
+        self.out_proj = nn.Linear(embed_dim, embed_dim, bias=bias, device=device, dtype=dtype)   # W_O
+        self.bias_k, self.bias_v = (new(1, 1, embed_dim), new(1, 1, embed_dim)) if add_bias_kv else (None, None)
+        self._reset_parameters()
 
-    @staticmethod
-    def _fused_is_safe(mask: Tensor | None, is_causal: bool, L: int, S: int) -> bool:
-        "PyTorch's fused kernel may give NaN where a query can attend nothing; use it only when none can't."
-        if mask is None:
-            return True
-        allowed = mask if mask.dtype == torch.bool else mask > float("-inf")
-        if is_causal:
-            allowed = allowed & torch.ones(L, S, dtype=torch.bool, device=mask.device).tril()
-        return bool(allowed.any(-1).all())
+    def _reset_parameters(self) -> None:
+        "As torch: Xavier-uniform projections, zero biases (W_O keeps nn.Linear's initialisation)."
+        for w in (self.in_proj_weight, self.q_proj_weight, self.k_proj_weight, self.v_proj_weight):
+            if w is not None:
+                nn.init.xavier_uniform_(w)
+        if self.in_proj_bias is not None:
+            nn.init.zeros_(self.in_proj_bias)
+            nn.init.zeros_(self.out_proj.bias)
+        for b in (self.bias_k, self.bias_v):
+            if b is not None:
+                nn.init.xavier_normal_(b)
 
-    @staticmethod
-    def _fused(q: Tensor, k: Tensor, v: Tensor, mask: Tensor | None, is_causal: bool, dropout_p: float) -> Tensor:
-        "The same attention through `F.scaled_dot_product_attention` (faster; no weights)."
-        if mask is not None and is_causal:                   # torch takes one or the other: fold them
-            causal = torch.ones(q.shape[-2], k.shape[-2], dtype=torch.bool, device=q.device).tril()
-            mask = mask & causal if mask.dtype == torch.bool else mask.masked_fill(~causal, float("-inf"))
-            is_causal = False
-        return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=is_causal, dropout_p=dropout_p)
+# %% ../nbs/05_multihead.ipynb #e5896213
+@patch
+def in_projection(self: MultiHeadAttention, query: Tensor, key: Tensor | None,
+                  value: Tensor | None) -> tuple[Tensor, Tensor | None, Tensor | None]:
+    """`q = query W_Qᵀ + b_Q` `(B, L, E)`, `k = key W_Kᵀ + b_K` and `v = value W_Vᵀ + b_V` `(B, S, E)`.
+    Self-attention (`query is key is value`) does the three in one matrix product; a key or value of None
+    gives None (a cached memory needs only the queries)."""
+    b = (None, None, None) if self.in_proj_bias is None else self.in_proj_bias.chunk(3)
+    if self._qkv_same_embed_dim:
+        if query is key and key is value:
+            return F.linear(query, self.in_proj_weight, self.in_proj_bias).chunk(3, dim=-1)
+        w = self.in_proj_weight.chunk(3)
+    else:
+        w = self.q_proj_weight, self.k_proj_weight, self.v_proj_weight
+    return tuple(None if x is None else F.linear(x, w_i, b_i) for x, w_i, b_i in zip((query, key, value), w, b))
 
-    @classmethod
-    def from_torch(cls, m: nn.MultiheadAttention) -> "MultiHeadAttention":
-        "A copy of `torch.nn.MultiheadAttention` `m` (batch_first, with or without bias, any kdim/vdim)."
-        if not m.batch_first:
-            raise ValueError("from_torch needs a torch.nn.MultiheadAttention built with batch_first=True")
-        if m.bias_k is not None or m.add_zero_attn:
-            raise ValueError("add_bias_kv and add_zero_attn are not supported")
-        w = m.out_proj.weight
-        new = cls(m.embed_dim, m.num_heads, m.dropout, m.in_proj_bias is not None, m.kdim, m.vdim).to(w.device, w.dtype)
-        if m._qkv_same_embed_dim:
-            wq, wk, wv = m.in_proj_weight.chunk(3)
-        else:
-            wq, wk, wv = m.q_proj_weight, m.k_proj_weight, m.v_proj_weight
-        with torch.no_grad():
-            for lin, weight in ((new.q_proj, wq), (new.k_proj, wk), (new.v_proj, wv), (new.out_proj, w)):
-                lin.weight.copy_(weight)
-            if m.in_proj_bias is not None:
-                for lin, bias in zip((new.q_proj, new.k_proj, new.v_proj), m.in_proj_bias.chunk(3)):
-                    lin.bias.copy_(bias)
-                new.out_proj.bias.copy_(m.out_proj.bias)
-        return new
+# %% ../nbs/05_multihead.ipynb #37185164
+@patch
+def attend(self: MultiHeadAttention, q: Tensor, k: Tensor, v: Tensor, attn_mask: Tensor | None,
+           is_causal: bool, need_weights: bool) -> tuple[Tensor, Tensor | None]:
+    """The attention step of every head at once: `q (B, H, L, D)`, `k` and `v (B, H, S, D)` ->
+    `(out (B, H, L, D), weights (B, H, L, S) or None)`. `attn_mask` as in `scaled_dot_product_attention`
+    (bool True = may attend, or float), broadcastable to `(B, H, L, S)`. Override it to change what attention
+    does; everything around it (projections, heads, masks, cache) stays."""
+    dropout_p = self.dropout if self.training else 0.0
+    if need_weights:
+        return scaled_dot_product_attention(q, k, v, attn_mask, dropout_p, is_causal)
+    return _fused_attention(q, k, v, attn_mask, dropout_p, is_causal), None
+
+
+def _fused_attention(q: Tensor, k: Tensor, v: Tensor, attn_mask: Tensor | None, dropout_p: float,
+                     is_causal: bool) -> Tensor:
+    "The same attention through PyTorch's fused kernels (faster, no weights), where they cannot give NaN."
+    if attn_mask is None:
+        return F.scaled_dot_product_attention(q, k, v, dropout_p=dropout_p, is_causal=is_causal)
+    mask = combine_masks(q.shape[-2], k.shape[-2], attn_mask, is_causal=is_causal, dtype=q.dtype)
+    allowed = mask if mask.dtype == torch.bool else mask > float("-inf")
+    if not allowed.any(-1).all():           # a query with no key: some kernels give NaN, ours gives zeros
+        return scaled_dot_product_attention(q, k, v, mask, dropout_p)[0]
+    return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout_p)
+
+# %% ../nbs/05_multihead.ipynb #f66aadd6
+@patch
+def forward(self: MultiHeadAttention, query: Tensor, key: Tensor, value: Tensor,
+            key_padding_mask: Tensor | None = None, need_weights: bool = True, attn_mask: Tensor | None = None,
+            average_attn_weights: bool = True, is_causal: bool = False,
+            cache: KVCache | None = None) -> tuple[Tensor, Tensor | None]:
+    """Arguments and results as `torch.nn.MultiheadAttention.forward` (see the class). `is_causal` applies
+    the causal mask (torch needs `attn_mask` too and takes it as a hint). `cache`: a `KVCache` that keeps the
+    keys and values of earlier calls (decoding one position at a time); masks then cover all the keys."""
+    query, key, value, key_padding_mask, unbatched = self._batch_first(query, key, value, key_padding_mask)
+    if cache is not None and (self.bias_k is not None or self.add_zero_attn):
+        raise ValueError("a KVCache cannot be combined with add_bias_kv or add_zero_attn")
+    B, L = query.shape[:2]
+    reuse = cache is not None and cache.static and len(cache) > 0          # a memory projected once
+    q, k, v = self.in_projection(query, *((None, None) if reuse else (key, value)))
+    q = split_heads(q, self.num_heads)                                     # (B, H, L, D)
+    k, v = (cache.k, cache.v) if reuse else (split_heads(k, self.num_heads), split_heads(v, self.num_heads))
+    if cache is not None and not reuse:
+        k, v = cache.update(k, v)                                          # (B, H, S, D), S = earlier + new
+    mask = self._merge_masks(attn_mask, key_padding_mask, B, L, k.shape[-2])   # True = may attend
+    offset = k.shape[-2] - L if cache is not None and not cache.static else 0
+    if is_causal and (offset or self.bias_k is not None or self.add_zero_attn):
+        mask = combine_masks(L, k.shape[-2], mask, is_causal=True, offset=offset, device=q.device)
+        is_causal = False                                                  # folded in, aligned to the end
+    k, v, mask = self._extra_keys(k, v, mask)
+    out, weights = self.attend(q, k, v, mask, is_causal, need_weights)     # (B, H, L, D), (B, H, L, S)
+    out = self.out_proj(merge_heads(out))                                  # (B, L, E)
+    if weights is not None and average_attn_weights:
+        weights = weights.mean(1)                                          # (B, L, S)
+    if unbatched:
+        return out[0], None if weights is None else weights[0]
+    return (out if self.batch_first else out.transpose(0, 1)), weights
+
+# %% ../nbs/05_multihead.ipynb #5fe485d1
+class KVCache:
+    """The keys and values `(B, H, t, D)` that one attention layer has seen, for decoding step by step.
+
+    `update(k, v)` appends the new positions' keys and values `(B, H, n, D)` and returns all `t + n` of them.
+    `static=True` is for cross-attention to a fixed memory: the first call's keys and values are kept and the
+    layer skips projecting the memory again. `reorder(index)` follows the beams of a beam search."""
+
+    def __init__(self, static: bool = False):
+        self.static, self.k, self.v = static, None, None
+
+    def __len__(self) -> int:
+        return 0 if self.k is None else self.k.shape[-2]
+
+    def update(self, k: Tensor, v: Tensor) -> tuple[Tensor, Tensor]:
+        if self.k is not None:
+            k, v = torch.cat([self.k, k], dim=-2), torch.cat([self.v, v], dim=-2)
+        self.k, self.v = k, v
+        return k, v
+
+    def reorder(self, index: Tensor) -> None:
+        if self.k is not None:
+            self.k, self.v = self.k[index], self.v[index]
+
+# %% ../nbs/05_multihead.ipynb #32e7d6be
+@patch
+def _batch_first(self: MultiHeadAttention, query: Tensor, key: Tensor, value: Tensor,
+                 key_padding_mask: Tensor | None):
+    "Check the inputs, return them as `(B, ·, ·)` (self-attention stays `query is key is value`) and if unbatched."
+    shapes = f"query {_shape(query)}, key {_shape(key)}, value {_shape(value)}"
+    layout = "(B, L, ·)" if self.batch_first else "(L, B, ·)"
+    if query.dim() not in (2, 3) or key.dim() != query.dim() or value.dim() != query.dim():
+        raise ValueError(f"query, key and value must all be batched {layout} or all unbatched (L, ·): {shapes}")
+    for name, t, dim in (("query", query, self.embed_dim), ("key", key, self.kdim), ("value", value, self.vdim)):
+        if t.shape[-1] != dim:
+            raise ValueError(f"{name} must have {dim} features in its last dim: {shapes}")
+    unbatched = query.dim() == 2
+    convert = (lambda t: t[None]) if unbatched else (lambda t: t) if self.batch_first else (lambda t: t.transpose(0, 1))
+    q = convert(query)
+    k = q if key is query else convert(key)
+    v = k if value is key else convert(value)
+    if not q.shape[0] == k.shape[0] == v.shape[0] or k.shape[1] != v.shape[1]:
+        raise ValueError(f"query, key and value must agree on the batch size, key and value on the length: "
+                         f"{shapes} ({layout})")
+    if key_padding_mask is not None:
+        key_padding_mask = key_padding_mask[None] if unbatched else key_padding_mask
+        if key_padding_mask.shape != k.shape[:2]:
+            raise ValueError(f"key_padding_mask must be (B, S) = {tuple(k.shape[:2])}, got "
+                             f"{_shape(key_padding_mask)}")
+    return q, k, v, key_padding_mask, unbatched
+
+
+def _allowed(mask: Tensor | None, name: str) -> Tensor | None:
+    "A mask in torch's module convention (bool True = may NOT attend) as the functional one (True = may attend)."
+    if mask is None or mask.is_floating_point():
+        return mask
+    if mask.dtype != torch.bool:
+        raise TypeError(f"{name} must be bool (True = not allowed) or float (added), got dtype {mask.dtype}")
+    return ~mask
+
+
+@patch
+def _merge_masks(self: MultiHeadAttention, attn_mask: Tensor | None, key_padding_mask: Tensor | None,
+                 B: int, L: int, S: int) -> Tensor | None:
+    "`attn_mask (L, S)` or `(B*H, L, S)` and `key_padding_mask (B, S)` as one mask for `(B, H, L, S)`, True = may attend."
+    H = self.num_heads
+    if attn_mask is not None:
+        if attn_mask.shape not in ((L, S), (B * H, L, S)):
+            raise ValueError(f"attn_mask must be (L, S) = {(L, S)} or (B*num_heads, L, S) = {(B * H, L, S)}, "
+                             f"got {_shape(attn_mask)}")
+        attn_mask = attn_mask.view(-1, H, L, S) if attn_mask.dim() == 3 else attn_mask
+    padding = None if key_padding_mask is None else key_padding_mask[:, None, None, :]     # (B, 1, 1, S)
+    return combine_masks(L, S, _allowed(attn_mask, "attn_mask"), _allowed(padding, "key_padding_mask"))
+
+
+@patch
+def _extra_keys(self: MultiHeadAttention, k: Tensor, v: Tensor, mask: Tensor | None):
+    "`add_bias_kv` appends a learned key and value, `add_zero_attn` zeros: keys that every query may attend."
+    extra = []
+    if self.bias_k is not None:
+        extra.append((split_heads(self.bias_k.expand(k.shape[0], 1, -1), self.num_heads),
+                      split_heads(self.bias_v.expand(k.shape[0], 1, -1), self.num_heads)))
+    if self.add_zero_attn:
+        extra.append((k.new_zeros(*k.shape[:2], 1, k.shape[-1]), v.new_zeros(*v.shape[:2], 1, v.shape[-1])))
+    for k_new, v_new in extra:
+        k, v = torch.cat([k, k_new], dim=2), torch.cat([v, v_new], dim=2)
+        if mask is not None:
+            may = torch.ones if mask.dtype == torch.bool else torch.zeros
+            mask = torch.cat([mask, may(*mask.shape[:-1], 1, dtype=mask.dtype, device=mask.device)], dim=-1)
+    return k, v, mask
+
+
+@patch(cls_method=True)
+def from_torch(cls: MultiHeadAttention, m: nn.MultiheadAttention) -> MultiHeadAttention:
+    """A copy of `m`, a `torch.nn.MultiheadAttention` or a `MultiHeadAttention` (they share attributes and
+    parameters): its settings, its weights (the state dict), its train/eval mode."""
+    w = m.out_proj.weight
+    new = cls(m.embed_dim, m.num_heads, m.dropout, m.in_proj_bias is not None, m.bias_k is not None,
+              m.add_zero_attn, m.kdim, m.vdim, m.batch_first, device=w.device, dtype=w.dtype)
+    new.load_state_dict(m.state_dict())
+    return new.train(m.training)

@@ -45,7 +45,7 @@ class SentenceEncoder(nn.Module):
         self.embeddings = BertEmbeddings(vocab_size, d_model, max_len, type_vocab_size, eps)
         self.layers = nn.ModuleList(
             TransformerEncoderLayer(d_model, nhead, dim_feedforward, dropout=0.0, activation="gelu",
-                                    layer_norm_eps=eps, norm_first=False) for _ in range(num_layers))
+                                    layer_norm_eps=eps, batch_first=True) for _ in range(num_layers))
         self.tokenizer = None                              # set by load_minilm: a tokenizers.Tokenizer
 
     @classmethod
@@ -72,26 +72,28 @@ class SentenceEncoder(nn.Module):
 
 # %% ../nbs/09_pretrained.ipynb #9d120a6e
 _LAYER_KEYS = {                                   # ours (under layers.{i}.) <- theirs (under encoder.layer.{i}.)
-    "self_attn.q_proj": "attention.self.query", "self_attn.k_proj": "attention.self.key",
-    "self_attn.v_proj": "attention.self.value", "self_attn.out_proj": "attention.output.dense",
-    "norm1": "attention.output.LayerNorm", "linear1": "intermediate.dense", "linear2": "output.dense",
-    "norm2": "output.LayerNorm",
+    "self_attn.in_proj": ("attention.self.query", "attention.self.key", "attention.self.value"),   # stacked
+    "self_attn.out_proj": "attention.output.dense", "norm1": "attention.output.LayerNorm",
+    "linear1": "intermediate.dense", "linear2": "output.dense", "norm2": "output.LayerNorm",
 }
 _EMBEDDING_KEYS = {"embeddings.word": "embeddings.word_embeddings", "embeddings.position": "embeddings.position_embeddings",
                    "embeddings.token_type": "embeddings.token_type_embeddings", "embeddings.norm": "embeddings.LayerNorm"}
 UNUSED_KEYS = ("embeddings.position_ids", "pooler.dense.weight", "pooler.dense.bias")
 
 
-def key_mapping(num_layers: int) -> dict[str, str]:
-    "Our parameter name -> the checkpoint's tensor name, for every parameter of a `SentenceEncoder`."
+def key_mapping(num_layers: int) -> dict[str, tuple[str, ...]]:
+    """Our parameter name -> the checkpoint's tensor names, for every parameter of a `SentenceEncoder`; our
+    `in_proj_weight` (as torch's `MultiheadAttention`) is the checkpoint's query, key and value weights stacked."""
     mapping = {}
     for ours, theirs in _EMBEDDING_KEYS.items():
         for p in ("weight", "bias") if ours.endswith("norm") else ("weight",):
-            mapping[f"{ours}.{p}"] = f"{theirs}.{p}"
+            mapping[f"{ours}.{p}"] = (f"{theirs}.{p}",)
     for i in range(num_layers):
         for ours, theirs in _LAYER_KEYS.items():
+            theirs = (theirs,) if isinstance(theirs, str) else theirs
             for p in ("weight", "bias"):
-                mapping[f"layers.{i}.{ours}.{p}"] = f"encoder.layer.{i}.{theirs}.{p}"
+                sep = "_" if ours.endswith("in_proj") else "."
+                mapping[f"layers.{i}.{ours}{sep}{p}"] = tuple(f"encoder.layer.{i}.{t}.{p}" for t in theirs)
     return mapping
 
 
@@ -99,16 +101,18 @@ def load_state(model: SentenceEncoder, tensors: dict[str, Tensor]) -> None:
     "Copy checkpoint `tensors` into `model` through `key_mapping`; raise ValueError on anything missing, unused or misshapen."
     mapping = key_mapping(len(model.layers))
     params = dict(model.named_parameters())
-    missing = sorted(set(params) - set(mapping)) + sorted(v for v in mapping.values() if v not in tensors)
-    unexpected = sorted(set(tensors) - set(mapping.values()) - set(UNUSED_KEYS))
+    used = {t for theirs in mapping.values() for t in theirs}
+    missing = sorted(set(params) - set(mapping)) + sorted(t for t in used if t not in tensors)
+    unexpected = sorted(set(tensors) - used - set(UNUSED_KEYS))
     if missing or unexpected:
         raise ValueError(f"checkpoint does not fit the model: missing {missing}, unexpected {unexpected}")
     with torch.no_grad():
         for ours, theirs in mapping.items():
-            if params[ours].shape != tensors[theirs].shape:
-                raise ValueError(f"{theirs} has shape {tuple(tensors[theirs].shape)}, "
+            value = torch.cat([tensors[t] for t in theirs])
+            if params[ours].shape != value.shape:
+                raise ValueError(f"{' + '.join(theirs)} has shape {tuple(value.shape)}, "
                                  f"{ours} needs {tuple(params[ours].shape)}")
-            params[ours].copy_(tensors[theirs])
+            params[ours].copy_(value)
 
 
 def default_minilm_path() -> Path:
@@ -163,7 +167,7 @@ def tokenize(model: SentenceEncoder, texts: list[str]) -> tuple[Tensor, Tensor, 
 @torch.no_grad()
 def encode(model: SentenceEncoder, texts: list[str], batch_size: int = 32) -> Tensor:
     "Sentence embeddings `(n, d_model)`: mean of the token states over real tokens, then L2-normalised."
-    out = []
+    out = [torch.zeros(0, model.embeddings.word.embedding_dim)]      # no texts: an empty (0, d_model)
     for i in range(0, len(texts), batch_size):
         ids, mask, _ = tokenize(model, texts[i:i + batch_size])
         states = model(ids, mask)

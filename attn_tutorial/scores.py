@@ -42,10 +42,11 @@ def dot_scores(query: Tensor, key: Tensor) -> Tensor:
 
 
 def scaled_dot_scores(query: Tensor, key: Tensor, scale: float | None = None) -> Tensor:
-    "`query @ keyᵀ * scale` `(..., L, S)`; `scale` defaults to `1/√E`, as in the Transformer."
+    """`query @ keyᵀ * scale` `(..., L, S)`; `scale` defaults to `1/√E`, as in the Transformer. The query is
+    scaled before the product, as in `scaled_dot_product_attention`: no overflow in half precision."""
     _check_query_key(query, key, "scaled_dot_scores")
     scale = 1.0 / math.sqrt(query.shape[-1]) if scale is None else scale
-    return query @ key.transpose(-2, -1) * scale
+    return (query * scale) @ key.transpose(-2, -1)
 
 
 def cosine_scores(query: Tensor, key: Tensor, temperature: float | Tensor = 1.0, eps: float = 1e-8) -> Tensor:

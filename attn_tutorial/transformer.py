@@ -7,11 +7,12 @@ import math
 
 import torch
 import torch.nn.functional as F
+from fastcore.basics import patch
 from torch import Tensor, nn
 
-from .attention import _shape, length_mask, scaled_dot_product_attention
+from .attention import _shape, length_mask
 from .data import BOS, EOS, PAD
-from .multihead import MultiHeadAttention, merge_heads, split_heads
+from .multihead import KVCache, MultiHeadAttention
 
 # %% auto #0
 __all__ = ['sinusoidal_positions', 'SinusoidalPositions', 'LearnedPositions', 'TransformerEncoderLayer',
@@ -55,43 +56,25 @@ class LearnedPositions(nn.Module):
         return x + self.weight[offset:offset + x.shape[1]]
 
 # %% ../nbs/06_transformer.ipynb #e198f9b2
-def _activation(activation) -> callable:
-    if callable(activation):
-        return activation
-    if activation in ("relu", "gelu"):
-        return getattr(F, activation)
-    raise ValueError(f"activation must be 'relu', 'gelu' or a callable, got {activation!r}")
-
-
-def _torch_activation(m: nn.Module) -> str:
-    "'relu' or 'gelu' for a torch.nn.Transformer*Layer's activation."
-    act = m.activation
-    for name, fn, cls in (("relu", F.relu, nn.ReLU), ("gelu", F.gelu, nn.GELU)):
-        if act is fn or (isinstance(act, cls) and getattr(act, "approximate", "none") == "none"):
-            return name
-    raise ValueError(f"only relu and (exact) gelu activations can be copied, got {act}")
-
-
-def _check_width(x: Tensor, name: str, d_model: int) -> None:
-    if x.dim() != 3 or x.shape[-1] != d_model:
-        raise ValueError(f"{name} must be (B, length, d_model={d_model}), got {_shape(x)}")
-
-
 class TransformerEncoderLayer(nn.Module):
     """Self-attention + feed-forward, each with a residual and a layer norm (post-LN, or pre-LN with
-    `norm_first=True`); batch first. `forward(src (B, S, d_model))` -> `(B, S, d_model)`, and the weights
-    `(B, H, S, S)` too with `need_weights=True`. Arguments as `torch.nn.TransformerEncoderLayer`."""
+    `norm_first=True`). Arguments, parameters and masks as `torch.nn.TransformerEncoderLayer`:
+    `forward(src (S, B, d_model) or (B, S, d_model) with batch_first)` -> the same shape; bool masks True =
+    not allowed. `need_weights=True` also returns the weights `(B, H, S, S)`."""
 
     def __init__(self, d_model: int, nhead: int, dim_feedforward: int = 2048, dropout: float = 0.1,
-                 activation="relu", layer_norm_eps: float = 1e-5, norm_first: bool = False, bias: bool = True):
+                 activation=F.relu, layer_norm_eps: float = 1e-5, batch_first: bool = False,
+                 norm_first: bool = False, bias: bool = True, device=None, dtype=None):
         super().__init__()
-        self.d_model, self.norm_first = d_model, norm_first
-        self.self_attn = MultiHeadAttention(d_model, nhead, dropout=dropout, bias=bias)
-        self.linear1 = nn.Linear(d_model, dim_feedforward, bias=bias)
-        self.linear2 = nn.Linear(dim_feedforward, d_model, bias=bias)
-        self.norm1 = nn.LayerNorm(d_model, eps=layer_norm_eps, bias=bias)
-        self.norm2 = nn.LayerNorm(d_model, eps=layer_norm_eps, bias=bias)
-        self.dropout, self.dropout1, self.dropout2 = nn.Dropout(dropout), nn.Dropout(dropout), nn.Dropout(dropout)
+        f = dict(device=device, dtype=dtype)           # created in torch's order: same seed, same weights
+        self.self_attn = MultiHeadAttention(d_model, nhead, dropout=dropout, bias=bias, batch_first=batch_first, **f)
+        self.linear1 = nn.Linear(d_model, dim_feedforward, bias=bias, **f)
+        self.dropout = nn.Dropout(dropout)
+        self.linear2 = nn.Linear(dim_feedforward, d_model, bias=bias, **f)
+        self.norm_first = norm_first
+        self.norm1 = nn.LayerNorm(d_model, eps=layer_norm_eps, bias=bias, **f)
+        self.norm2 = nn.LayerNorm(d_model, eps=layer_norm_eps, bias=bias, **f)
+        self.dropout1, self.dropout2 = nn.Dropout(dropout), nn.Dropout(dropout)
         self.activation = _activation(activation)
 
     def _ff(self, x: Tensor) -> Tensor:
@@ -99,10 +82,10 @@ class TransformerEncoderLayer(nn.Module):
 
     def forward(self, src: Tensor, src_mask: Tensor | None = None, src_key_padding_mask: Tensor | None = None,
                 is_causal: bool = False, need_weights: bool = False):
-        _check_width(src, "src", self.d_model)
+        _check_width(src, "src", self.self_attn.embed_dim)
         x = self.norm1(src) if self.norm_first else src
         a, w = self.self_attn(x, x, x, key_padding_mask=src_key_padding_mask, attn_mask=src_mask,
-                              is_causal=is_causal, need_weights=need_weights)
+                              is_causal=is_causal, need_weights=need_weights, average_attn_weights=False)
         if self.norm_first:
             x = src + self.dropout1(a)
             x = x + self._ff(self.norm2(x))
@@ -111,116 +94,107 @@ class TransformerEncoderLayer(nn.Module):
             x = self.norm2(x + self._ff(x))
         return (x, w) if need_weights else x
 
-    @classmethod
-    def from_torch(cls, m: nn.TransformerEncoderLayer) -> "TransformerEncoderLayer":
-        "A copy of a batch-first `torch.nn.TransformerEncoderLayer` (relu or gelu, either `norm_first`)."
-        return _layer_from_torch(cls, m, ("self_attn",), ("linear1", "linear2", "norm1", "norm2"))
+# %% ../nbs/06_transformer.ipynb #ded33d31
+def _activation(activation) -> callable:
+    if callable(activation):
+        return activation
+    if activation in ("relu", "gelu"):
+        return getattr(F, activation)
+    raise ValueError(f"activation must be 'relu', 'gelu' or a callable, got {activation!r}")
 
 
-def _layer_from_torch(cls, m: nn.Module, attentions: tuple, modules: tuple):
-    "A `cls` layer with the settings and weights of torch layer `m`; `attentions` are copied with `from_torch`."
-    if not m.self_attn.batch_first:
-        raise ValueError("from_torch needs a layer built with batch_first=True")
-    new = cls(m.self_attn.embed_dim, m.self_attn.num_heads, m.linear1.out_features, m.dropout.p,
-              _torch_activation(m), m.norm1.eps, m.norm_first, m.linear1.bias is not None)
-    new = new.to(m.linear1.weight.device, m.linear1.weight.dtype)       # before copying: keep every digit
-    for name in attentions:
-        setattr(new, name, MultiHeadAttention.from_torch(getattr(m, name)))
-    with torch.no_grad():
-        for name in modules:
-            for p_new, p_old in zip(getattr(new, name).parameters(), getattr(m, name).parameters(), strict=True):
-                p_new.copy_(p_old)
-    return new
+def _check_width(x: Tensor, name: str, d_model: int) -> None:
+    if x.dim() not in (2, 3) or x.shape[-1] != d_model:
+        raise ValueError(f"{name} must be (length, batch, d_model={d_model}), or batch first, or unbatched "
+                         f"(length, d_model), got {_shape(x)}")
+
+
+def _layer_from_torch(cls, m: nn.Module):
+    "A `cls` layer with the settings, weights (state dict), activation and train/eval mode of torch layer `m`."
+    a, w = m.self_attn, m.linear1.weight
+    new = cls(a.embed_dim, a.num_heads, m.linear1.out_features, m.dropout.p, m.activation, m.norm1.eps,
+              a.batch_first, m.norm_first, m.linear1.bias is not None, device=w.device, dtype=w.dtype)
+    new.load_state_dict(m.state_dict())
+    return new.train(m.training)
+
+
+@patch(cls_method=True)
+def from_torch(cls: TransformerEncoderLayer, m: nn.TransformerEncoderLayer) -> TransformerEncoderLayer:
+    "A copy of a `torch.nn.TransformerEncoderLayer`: settings, weights, activation, train/eval mode."
+    return _layer_from_torch(cls, m)
 
 # %% ../nbs/06_transformer.ipynb #388607b3
 class TransformerDecoderLayer(nn.Module):
     """Causal self-attention, cross-attention to `memory`, feed-forward; residuals and layer norms as in
-    `TransformerEncoderLayer`. `forward(tgt (B, T, d_model), memory (B, S, d_model))` -> `(B, T, d_model)`, and
-    `(self weights (B, H, T, T), cross weights (B, H, T, S))` too with `need_weights=True`."""
+    `TransformerEncoderLayer`. Arguments, parameters and masks as `torch.nn.TransformerDecoderLayer`:
+    `forward(tgt (T, B, d_model), memory (S, B, d_model))`, or batch first, -> the shape of `tgt`.
+    `need_weights=True` also returns `(self weights (B, H, T, T), cross weights (B, H, T, S))`; `cache`
+    (`decoder_cache()`) keeps the keys and values of earlier positions for decoding step by step."""
 
     def __init__(self, d_model: int, nhead: int, dim_feedforward: int = 2048, dropout: float = 0.1,
-                 activation="relu", layer_norm_eps: float = 1e-5, norm_first: bool = False, bias: bool = True):
+                 activation=F.relu, layer_norm_eps: float = 1e-5, batch_first: bool = False,
+                 norm_first: bool = False, bias: bool = True, device=None, dtype=None):
         super().__init__()
-        self.d_model, self.norm_first = d_model, norm_first
-        self.self_attn = MultiHeadAttention(d_model, nhead, dropout=dropout, bias=bias)
-        self.multihead_attn = MultiHeadAttention(d_model, nhead, dropout=dropout, bias=bias)
-        self.linear1 = nn.Linear(d_model, dim_feedforward, bias=bias)
-        self.linear2 = nn.Linear(dim_feedforward, d_model, bias=bias)
-        self.norm1, self.norm2, self.norm3 = (nn.LayerNorm(d_model, eps=layer_norm_eps, bias=bias) for _ in range(3))
+        f = dict(device=device, dtype=dtype)
+        mha = dict(dropout=dropout, bias=bias, batch_first=batch_first, **f)
+        self.self_attn = MultiHeadAttention(d_model, nhead, **mha)
+        self.multihead_attn = MultiHeadAttention(d_model, nhead, **mha)
+        self.linear1 = nn.Linear(d_model, dim_feedforward, bias=bias, **f)
         self.dropout = nn.Dropout(dropout)
+        self.linear2 = nn.Linear(dim_feedforward, d_model, bias=bias, **f)
+        self.norm_first = norm_first
+        self.norm1, self.norm2, self.norm3 = (nn.LayerNorm(d_model, eps=layer_norm_eps, bias=bias, **f)
+                                              for _ in range(3))
         self.dropout1, self.dropout2, self.dropout3 = (nn.Dropout(dropout) for _ in range(3))
         self.activation = _activation(activation)
 
     def _ff(self, x: Tensor) -> Tensor:
         return self.dropout3(self.linear2(self.dropout(self.activation(self.linear1(x)))))
 
-    def forward(self, tgt: Tensor, memory: Tensor, tgt_mask: Tensor | None = None, memory_mask: Tensor | None = None,
-                tgt_key_padding_mask: Tensor | None = None, memory_key_padding_mask: Tensor | None = None,
-                tgt_is_causal: bool = False, memory_is_causal: bool = False, need_weights: bool = False):
-        _check_width(tgt, "tgt", self.d_model)
-        _check_width(memory, "memory", self.d_model)
-        if tgt.shape[0] != memory.shape[0]:
-            raise ValueError(f"tgt (B, T, d_model) and memory (B, S, d_model) must have the same B: "
-                             f"tgt {_shape(tgt)}, memory {_shape(memory)}")
-        def self_block(x):
-            a, w = self.self_attn(x, x, x, key_padding_mask=tgt_key_padding_mask, attn_mask=tgt_mask,
-                                  is_causal=tgt_is_causal, need_weights=need_weights)
-            return self.dropout1(a), w
-        def cross_block(x):
-            a, w = self.multihead_attn(x, memory, memory, key_padding_mask=memory_key_padding_mask,
-                                       attn_mask=memory_mask, is_causal=memory_is_causal, need_weights=need_weights)
-            return self.dropout2(a), w
-        if self.norm_first:
-            a, w_self = self_block(self.norm1(tgt))
-            x = tgt + a
-            a, w_cross = cross_block(self.norm2(x))
-            x = x + a
-            x = x + self._ff(self.norm3(x))
-        else:
-            a, w_self = self_block(tgt)
-            x = self.norm1(tgt + a)
-            a, w_cross = cross_block(x)
-            x = self.norm2(x + a)
-            x = self.norm3(x + self._ff(x))
-        return (x, (w_self, w_cross)) if need_weights else x
+    @staticmethod
+    def decoder_cache() -> dict:
+        "A fresh cache for `forward(..., cache=)`: the self-attention's keys and values, and the memory's."
+        return {"self": KVCache(), "cross": KVCache(static=True)}
 
-    def step(self, x: Tensor, memory: Tensor, memory_key_padding_mask: Tensor | None, cache: dict) -> Tensor:
-        """One decoding step with a key/value cache: `x (B, 1, d_model)` is the newest position; `cache` (a dict,
-        empty at the first step) keeps this layer's keys and values of the earlier positions and of `memory`."""
-        h = self.norm1(x) if self.norm_first else x
-        a = _cached_self_attention(self.self_attn, h, cache)
-        x = x + a if self.norm_first else self.norm1(x + a)
-        h = self.norm2(x) if self.norm_first else x
-        a = _cached_cross_attention(self.multihead_attn, h, memory, memory_key_padding_mask, cache)
-        x = x + a if self.norm_first else self.norm2(x + a)
-        return x + self._ff(self.norm3(x)) if self.norm_first else self.norm3(x + self._ff(x))
-
-    @classmethod
-    def from_torch(cls, m: nn.TransformerDecoderLayer) -> "TransformerDecoderLayer":
-        "A copy of a batch-first `torch.nn.TransformerDecoderLayer` (relu or gelu, either `norm_first`)."
-        return _layer_from_torch(cls, m, ("self_attn", "multihead_attn"),
-                                 ("linear1", "linear2", "norm1", "norm2", "norm3"))
+# %% ../nbs/06_transformer.ipynb #143b8751
+@patch
+def forward(self: TransformerDecoderLayer, tgt: Tensor, memory: Tensor, tgt_mask: Tensor | None = None,
+            memory_mask: Tensor | None = None, tgt_key_padding_mask: Tensor | None = None,
+            memory_key_padding_mask: Tensor | None = None, tgt_is_causal: bool = False,
+            memory_is_causal: bool = False, need_weights: bool = False, cache: dict | None = None):
+    E = self.self_attn.embed_dim
+    _check_width(tgt, "tgt", E)
+    _check_width(memory, "memory", E)
+    cache = cache or {}
+    def self_block(x):
+        a, w = self.self_attn(x, x, x, key_padding_mask=tgt_key_padding_mask, attn_mask=tgt_mask,
+                              is_causal=tgt_is_causal, need_weights=need_weights, average_attn_weights=False,
+                              cache=cache.get("self"))
+        return self.dropout1(a), w
+    def cross_block(x):
+        a, w = self.multihead_attn(x, memory, memory, key_padding_mask=memory_key_padding_mask,
+                                   attn_mask=memory_mask, is_causal=memory_is_causal, need_weights=need_weights,
+                                   average_attn_weights=False, cache=cache.get("cross"))
+        return self.dropout2(a), w
+    if self.norm_first:
+        a, w_self = self_block(self.norm1(tgt))
+        x = tgt + a
+        a, w_cross = cross_block(self.norm2(x))
+        x = x + a
+        x = x + self._ff(self.norm3(x))
+    else:
+        a, w_self = self_block(tgt)
+        x = self.norm1(tgt + a)
+        a, w_cross = cross_block(x)
+        x = self.norm2(x + a)
+        x = self.norm3(x + self._ff(x))
+    return (x, (w_self, w_cross)) if need_weights else x
 
 
-def _cached_self_attention(mha: MultiHeadAttention, x: Tensor, cache: dict) -> Tensor:
-    "Self-attention of the newest position `x (B, 1, E)` over every position so far; appends its key and value."
-    q, k, v = (split_heads(proj(x), mha.num_heads) for proj in (mha.q_proj, mha.k_proj, mha.v_proj))
-    if "k" in cache:
-        k, v = torch.cat([cache["k"], k], dim=2), torch.cat([cache["v"], v], dim=2)   # (B, H, t, D)
-    cache["k"], cache["v"] = k, v
-    out, _ = scaled_dot_product_attention(q, k, v)          # no mask: the newest position may see them all
-    return mha.out_proj(merge_heads(out))
-
-
-def _cached_cross_attention(mha: MultiHeadAttention, x: Tensor, memory: Tensor, memory_key_padding_mask, cache: dict):
-    "Cross-attention of `x (B, 1, E)` to `memory`, whose keys and values are projected once and cached."
-    if "memory_k" not in cache:
-        cache["memory_k"] = split_heads(mha.k_proj(memory), mha.num_heads)
-        cache["memory_v"] = split_heads(mha.v_proj(memory), mha.num_heads)
-    q = split_heads(mha.q_proj(x), mha.num_heads)
-    mask = None if memory_key_padding_mask is None else ~memory_key_padding_mask[:, None, None, :]
-    out, _ = scaled_dot_product_attention(q, cache["memory_k"], cache["memory_v"], attn_mask=mask)
-    return mha.out_proj(merge_heads(out))
+@patch(cls_method=True)
+def from_torch(cls: TransformerDecoderLayer, m: nn.TransformerDecoderLayer) -> TransformerDecoderLayer:
+    "A copy of a `torch.nn.TransformerDecoderLayer`: settings, weights, activation, train/eval mode."
+    return _layer_from_torch(cls, m)
 
 # %% ../nbs/06_transformer.ipynb #68e8a038
 class Transformer(nn.Module):
@@ -241,7 +215,7 @@ class Transformer(nn.Module):
         pos = SinusoidalPositions if positions == "sinusoidal" else LearnedPositions
         self.src_pos, self.tgt_pos = pos(d_model, max_len), pos(d_model, max_len)
         layer = dict(d_model=d_model, nhead=nhead, dim_feedforward=dim_feedforward, dropout=dropout,
-                     activation=activation, norm_first=norm_first)
+                     activation=activation, norm_first=norm_first, batch_first=True)
         self.encoder = nn.ModuleList(TransformerEncoderLayer(**layer) for _ in range(num_encoder_layers))
         self.decoder = nn.ModuleList(TransformerDecoderLayer(**layer) for _ in range(num_decoder_layers))
         # pre-LN stacks end with a layer norm: their residual stream is never normalised otherwise
@@ -253,122 +227,144 @@ class Transformer(nn.Module):
             self.generator.weight = self.tgt_emb.weight
 
     def _embed(self, tokens: Tensor, emb: nn.Embedding, pos: nn.Module, offset: int = 0) -> Tensor:
+        if tokens.numel() and not 0 <= int(tokens.min()) <= int(tokens.max()) < emb.num_embeddings:
+            which = "src" if emb is self.src_emb else "tgt"
+            raise ValueError(f"{which} token ids must be in [0, {emb.num_embeddings}) (the vocabulary size), "
+                             f"got ids from {int(tokens.min())} to {int(tokens.max())}")
         return self.dropout(pos(emb(tokens) * math.sqrt(self.d_model), offset))
 
-    def encode(self, src: Tensor, src_len: Tensor, need_weights: bool = False):
-        "`src (B, S)` -> `(memory (B, S, d_model), padding mask (B, S) True = pad, [weights per layer])`."
-        if src.dim() != 2 or src_len.shape != src.shape[:1]:
-            raise ValueError(f"src must be (B, S) and src_len (B,), got src {_shape(src)}, src_len {_shape(src_len)}")
-        pad = ~length_mask(src_len, src.shape[1])
-        x, weights = self._embed(src, self.src_emb, self.src_pos), []
-        for layer in self.encoder:
-            x = layer(x, src_key_padding_mask=pad, need_weights=need_weights)
-            if need_weights:
-                x, w = x
-                weights.append(w)
-        return self.encoder_norm(x), pad, weights
+# %% ../nbs/06_transformer.ipynb #e7501dfa
+@patch
+def encode(self: Transformer, src: Tensor, src_len: Tensor, need_weights: bool = False):
+    "`src (B, S)` -> `(memory (B, S, d_model), padding mask (B, S) True = pad, [weights per layer])`."
+    if src.dim() != 2 or src_len.shape != src.shape[:1]:
+        raise ValueError(f"src must be (B, S) and src_len (B,), got src {_shape(src)}, src_len {_shape(src_len)}")
+    if len(src_len) and not 1 <= int(src_len.min()) <= int(src_len.max()) <= src.shape[1]:
+        raise ValueError(f"src_len must be in [1, S={src.shape[1]}], got lengths from {int(src_len.min())} "
+                         f"to {int(src_len.max())}")
+    pad = ~length_mask(src_len, src.shape[1])
+    x, weights = self._embed(src, self.src_emb, self.src_pos), []
+    for layer in self.encoder:
+        x = layer(x, src_key_padding_mask=pad, need_weights=need_weights)
+        if need_weights:
+            x, w = x
+            weights.append(w)
+    return self.encoder_norm(x), pad, weights
 
-    def decode(self, tgt_in: Tensor, memory: Tensor, src_pad: Tensor, need_weights: bool = False):
-        "`tgt_in (B, T)` -> `(logits (B, T, tgt_vocab), [(self, cross) weights per layer])`, causally masked."
-        if tgt_in.dim() != 2 or tgt_in.shape[0] != memory.shape[0]:
-            raise ValueError(f"tgt_in must be (B, T) with the batch of src: tgt_in {_shape(tgt_in)}, "
-                             f"memory {_shape(memory)}")
-        x, weights = self._embed(tgt_in, self.tgt_emb, self.tgt_pos), []
-        for layer in self.decoder:
-            x = layer(x, memory, memory_key_padding_mask=src_pad, tgt_is_causal=True, need_weights=need_weights)
-            if need_weights:
-                x, w = x
-                weights.append(w)
-        return self.generator(self.decoder_norm(x)), weights
 
-    def forward(self, src: Tensor, src_len: Tensor, tgt_in: Tensor):
-        memory, pad, _ = self.encode(src, src_len)
-        return self.decode(tgt_in, memory, pad)[0], None
+@patch
+def decode(self: Transformer, tgt_in: Tensor, memory: Tensor, src_pad: Tensor, need_weights: bool = False,
+           caches: list[dict] | None = None, offset: int = 0):
+    """`tgt_in (B, T)` -> `(logits (B, T, tgt_vocab), [(self, cross) weights per layer])`, causally masked.
+    With `caches` (one `decoder_cache()` per layer) `tgt_in` continues the `offset` positions decoded so far."""
+    if tgt_in.dim() != 2 or tgt_in.shape[0] != memory.shape[0]:
+        raise ValueError(f"tgt_in must be (B, T) with the batch of src: tgt_in {_shape(tgt_in)}, "
+                         f"memory {_shape(memory)}")
+    x, weights = self._embed(tgt_in, self.tgt_emb, self.tgt_pos, offset), []
+    for i, layer in enumerate(self.decoder):
+        x = layer(x, memory, memory_key_padding_mask=src_pad, tgt_is_causal=True, need_weights=need_weights,
+                  cache=None if caches is None else caches[i])
+        if need_weights:
+            x, w = x
+            weights.append(w)
+    return self.generator(self.decoder_norm(x)), weights
 
-    def attention_maps(self, src: Tensor, src_len: Tensor, tgt_in: Tensor) -> dict[str, list[Tensor]]:
-        """Every layer's weights, per head: `encoder` `[(B, H, S, S)]`, `decoder_self` `[(B, H, T, T)]`,
-        `decoder_cross` `[(B, H, T, S)]`, one entry per layer."""
-        with torch.no_grad():
-            memory, pad, enc_w = self.encode(src, src_len, need_weights=True)
-            _, dec_w = self.decode(tgt_in, memory, pad, need_weights=True)
-        return {"encoder": enc_w, "decoder_self": [s for s, _ in dec_w], "decoder_cross": [c for _, c in dec_w]}
 
-    def _step_logits(self, token: Tensor, t: int, memory: Tensor, pad: Tensor, caches: list[dict]) -> Tensor:
-        "Log-probabilities `(B, V)` of the token after `token (B,)` at position `t`, using and filling `caches`."
-        x = self._embed(token[:, None], self.tgt_emb, self.tgt_pos, offset=t)
-        for layer, cache in zip(self.decoder, caches):
-            x = layer.step(x, memory, pad, cache)
-        return torch.log_softmax(self.generator(self.decoder_norm(x))[:, 0], dim=-1)
+@patch
+def forward(self: Transformer, src: Tensor, src_len: Tensor, tgt_in: Tensor):
+    memory, pad, _ = self.encode(src, src_len)
+    return self.decode(tgt_in, memory, pad)[0], None
 
-    @torch.no_grad()
-    def greedy(self, src: Tensor, src_len: Tensor, steps: int, use_cache: bool = True, eos: int | None = EOS):
-        """Decode `steps` tokens, feeding back the most likely one -> `(tokens (B, steps), log_prob (B,))`. A
-        sequence ends at its first `eos` (padding after it); the log-probability sums up to and including it.
-        `use_cache=False` recomputes the decoder over the whole prefix at every step instead."""
-        memory, pad, _ = self.encode(src, src_len)
-        B = src.shape[0]
-        tokens = torch.full((B, 1), BOS, dtype=torch.long, device=src.device)
-        caches = [{} for _ in self.decoder]
-        total, done = torch.zeros(B, device=src.device), torch.zeros(B, dtype=torch.bool, device=src.device)
-        for t in range(steps):
-            if use_cache:
-                logp = self._step_logits(tokens[:, -1], t, memory, pad, caches)
-            else:
-                logp = torch.log_softmax(self.decode(tokens, memory, pad)[0][:, -1], dim=-1)
-            best, token = logp.max(-1)
-            total += best.masked_fill(done, 0.0)
-            token = token.masked_fill(done, PAD)                    # a finished sequence is padded
-            if eos is not None:
-                done |= token == eos
-            tokens = torch.cat([tokens, token[:, None]], dim=1)
-        return tokens[:, 1:], total
 
-    @torch.no_grad()
-    def beam_search(self, src: Tensor, src_len: Tensor, steps: int, beam_size: int = 4, eos: int | None = EOS):
-        """Beam search -> `(tokens (B, steps), log_prob (B,))`, the most probable sequence found (a sequence ends at
-        its first `eos`; later tokens are padding). Keeps `beam_size` prefixes per example. Plain beam search can
-        prune the greedy prefix and end worse than greedy; the greedy sequence is scored as a candidate too, so
-        the result is never less probable than greedy's."""
-        if beam_size < 1:
-            raise ValueError(f"beam_size must be >= 1, got {beam_size}")
-        greedy_tokens, greedy_lp = self.greedy(src, src_len, steps, eos=eos)
-        out_tokens, out_lp = greedy_tokens.clone(), greedy_lp.clone()
-        for b in range(src.shape[0]):
-            tokens, lp = self._beam_one(src[b:b + 1], src_len[b:b + 1], steps, beam_size, eos)
-            if lp > out_lp[b]:
-                out_tokens[b], out_lp[b] = tokens, lp
-        return out_tokens, out_lp
+@patch
+def attention_maps(self: Transformer, src: Tensor, src_len: Tensor, tgt_in: Tensor) -> dict[str, list[Tensor]]:
+    """Every layer's weights, per head: `encoder` `[(B, H, S, S)]`, `decoder_self` `[(B, H, T, T)]`,
+    `decoder_cross` `[(B, H, T, S)]`, one entry per layer."""
+    with torch.no_grad():
+        memory, pad, enc_w = self.encode(src, src_len, need_weights=True)
+        _, dec_w = self.decode(tgt_in, memory, pad, need_weights=True)
+    return {"encoder": enc_w, "decoder_self": [s for s, _ in dec_w], "decoder_cross": [c for _, c in dec_w]}
 
-    def _beam_one(self, src: Tensor, src_len: Tensor, steps: int, k: int, eos: int | None):
-        memory, pad, _ = self.encode(src, src_len)
-        seqs = torch.full((1, 1), BOS, dtype=torch.long, device=src.device)   # (beams, t + 1)
-        scores = torch.zeros(1, device=src.device)
-        caches = [{} for _ in self.decoder]
-        best_tokens, best_lp = None, -math.inf
-        for t in range(steps):
-            n = seqs.shape[0]
-            logp = self._step_logits(seqs[:, -1], t, memory.expand(n, -1, -1), pad.expand(n, -1), caches)
-            cand = (scores[:, None] + logp).flatten()                          # (beams * V,)
-            top, idx = cand.topk(min(k, cand.numel()))
-            origin, token = idx // logp.shape[1], idx % logp.shape[1]
-            seqs = torch.cat([seqs[origin], token[:, None]], dim=1)
-            for cache in caches:                                               # follow each beam's origin
-                for name in ("k", "v"):
-                    cache[name] = cache[name][origin]
-            scores = top
-            finished = token == eos if eos is not None else torch.zeros_like(token, dtype=torch.bool)
-            if t == steps - 1:
-                finished = torch.ones_like(finished)
-            for i in finished.nonzero().flatten().tolist():
-                if scores[i] > best_lp:
-                    best_lp, best_tokens = scores[i].item(), seqs[i, 1:]
-            keep = ~finished
-            if not keep.any() or scores[keep].max() <= best_lp:               # no open beam can still win
-                break
-            seqs, scores = seqs[keep], scores[keep]
-            for cache in caches:
-                for name in ("k", "v"):
-                    cache[name] = cache[name][keep]
-        padded = torch.full((steps,), PAD, dtype=torch.long, device=src.device)
-        padded[:len(best_tokens)] = best_tokens
-        return padded, best_lp
+# %% ../nbs/06_transformer.ipynb #42269ebe
+@patch
+def _next_log_probs(self: Transformer, logits: Tensor) -> Tensor:
+    "Log-probabilities `(B, V)` of the next token from its logits, `<pad>` and `<bos>` excluded (never generated)."
+    return torch.log_softmax(logits.index_fill(-1, torch.tensor([PAD, BOS], device=logits.device),
+                                               float("-inf")), dim=-1)
+
+
+@patch
+@torch.no_grad()
+def greedy(self: Transformer, src: Tensor, src_len: Tensor, steps: int, use_cache: bool = True,
+           eos: int | None = EOS):
+    """Decode `steps` tokens, feeding back the most likely one -> `(tokens (B, steps), log_prob (B,))`. A
+    sequence ends at its first `eos` (padding after it); the log-probability sums up to and including it.
+    `use_cache=False` recomputes the decoder over the whole prefix at every step instead."""
+    memory, pad, _ = self.encode(src, src_len)
+    B = src.shape[0]
+    tokens = torch.full((B, 1), BOS, dtype=torch.long, device=src.device)
+    caches = [layer.decoder_cache() for layer in self.decoder]
+    total, done = torch.zeros(B, device=src.device), torch.zeros(B, dtype=torch.bool, device=src.device)
+    for t in range(steps):
+        if use_cache:
+            logits = self.decode(tokens[:, -1:], memory, pad, caches=caches, offset=t)[0][:, -1]
+        else:
+            logits = self.decode(tokens, memory, pad)[0][:, -1]
+        best, token = self._next_log_probs(logits).max(-1)
+        total += best.masked_fill(done, 0.0)
+        token = token.masked_fill(done, PAD)                    # a finished sequence is padded
+        if eos is not None:
+            done |= token == eos
+        tokens = torch.cat([tokens, token[:, None]], dim=1)
+    return tokens[:, 1:], total
+
+# %% ../nbs/06_transformer.ipynb #80cf95da
+@patch
+@torch.no_grad()
+def beam_search(self: Transformer, src: Tensor, src_len: Tensor, steps: int, beam_size: int = 4,
+                eos: int | None = EOS):
+    """Beam search -> `(tokens (B, steps), log_prob (B,))`, the most probable sequence found (a sequence ends at
+    its first `eos`; later tokens are padding). Keeps `beam_size` prefixes per example. Plain beam search can
+    prune the greedy prefix and end worse than greedy; the greedy sequence is scored as a candidate too, so
+    the result is never less probable than greedy's."""
+    if beam_size < 1:
+        raise ValueError(f"beam_size must be >= 1, got {beam_size}")
+    out_tokens, out_lp = self.greedy(src, src_len, steps, eos=eos)
+    for b in range(src.shape[0] if steps > 0 else 0):
+        tokens, lp = self._beam_one(src[b:b + 1], src_len[b:b + 1], steps, beam_size, eos)
+        if lp > out_lp[b]:
+            out_tokens[b], out_lp[b] = tokens, lp
+    return out_tokens, out_lp
+
+
+@patch
+def _beam_one(self: Transformer, src: Tensor, src_len: Tensor, steps: int, k: int, eos: int | None):
+    memory, pad, _ = self.encode(src, src_len)
+    seqs = torch.full((1, 1), BOS, dtype=torch.long, device=src.device)   # (beams, t + 1)
+    scores = torch.zeros(1, device=src.device)
+    caches = [layer.decoder_cache() for layer in self.decoder]
+    best_tokens, best_lp = None, -math.inf
+    for t in range(steps):
+        n = seqs.shape[0]
+        logits = self.decode(seqs[:, -1:], memory.expand(n, -1, -1), pad.expand(n, -1), caches=caches,
+                             offset=t)[0][:, -1]
+        logp = self._next_log_probs(logits)
+        cand = (scores[:, None] + logp).flatten()                          # (beams * V,)
+        top, idx = cand.topk(min(k, cand.numel()))
+        origin, token = idx // logp.shape[1], idx % logp.shape[1]
+        seqs, scores = torch.cat([seqs[origin], token[:, None]], dim=1), top
+        finished = token == eos if eos is not None else torch.zeros_like(token, dtype=torch.bool)
+        if t == steps - 1:
+            finished = torch.ones_like(finished)
+        for i in finished.nonzero().flatten().tolist():
+            if scores[i] > best_lp:
+                best_lp, best_tokens = scores[i].item(), seqs[i, 1:]
+        keep = origin[~finished]                                           # the beams that go on, and their origin
+        if not len(keep) or scores[~finished].max() <= best_lp:            # no open beam can still win
+            break
+        seqs, scores = seqs[~finished], scores[~finished]
+        for cache in caches:                                               # follow each beam's origin
+            cache["self"].reorder(keep)
+    padded = torch.full((steps,), PAD, dtype=torch.long, device=src.device)
+    padded[:len(best_tokens)] = best_tokens
+    return padded, best_lp

@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from hypothesis import given
 
-from attn_tutorial.attention import (attention_weights, causal_mask, length_mask, masked_softmax,
+from attn_tutorial.attention import (attention_weights, causal_mask, combine_masks, length_mask, masked_softmax,
                                      scaled_dot_product_attention)
 
 F64 = torch.float64
@@ -216,13 +216,21 @@ def test_masked_softmax():
     torch.testing.assert_close(w[1], torch.tensor([1 / (1 + math.e**2), 0, math.e**2 / (1 + math.e**2)], dtype=F64),
                                rtol=0, atol=1e-15)
     assert torch.equal(w[2], torch.zeros(3, dtype=F64))
-    torch.testing.assert_close(masked_softmax(s.T, m.T, dim=0), w.T, rtol=0, atol=0)
+    torch.testing.assert_close(masked_softmax(s.T, m.T, dim=0), w.T, rtol=0, atol=1e-16)   # the other dim
+    float_mask = torch.zeros(3, 3, dtype=F64).masked_fill(~m, float("-inf"))
+    assert torch.equal(masked_softmax(s, float_mask), w)                  # -inf in a float mask = False
+    scores = s.clone()
+    assert torch.equal(masked_softmax(scores, m, inplace=True), w) and torch.equal(scores, w)   # overwritten
+    grad_scores = s.clone().requires_grad_()
+    masked_softmax(grad_scores, m, inplace=True)                          # autograd needs them: not overwritten
+    assert torch.equal(grad_scores.detach(), s)
     with pytest.raises(TypeError, match="bool"):
         masked_softmax(s, m.int())
 
 
 def test_masks():
     assert torch.equal(causal_mask(2, 3), torch.tensor([[True, False, False], [True, True, False]]))
+    assert torch.equal(causal_mask(2, 4, offset=2), torch.tensor([[True, True, True, False], [True] * 4]))
     assert torch.equal(causal_mask(3), causal_mask(3, 3))
     assert torch.equal(length_mask(torch.tensor([2, 0, 3])),
                        torch.tensor([[True, True, False], [False, False, False], [True, True, True]]))
@@ -236,7 +244,7 @@ def test_masks():
 
 @pytest.mark.parametrize("shapes, mask, message", [
     (((2, 5, 8), (2, 7, 6), (2, 7, 4)), None, r"same E: query \(2, 5, 8\), key \(2, 7, 6\)"),
-    (((2, 5, 8), (2, 7, 8), (2, 6, 4)), None, r"same S: key \(2, 7, 8\), value \(2, 6, 4\)"),
+    (((2, 5, 8), (2, 7, 8), (2, 6, 4)), None, r"same S: query \(2, 5, 8\), key \(2, 7, 8\), value \(2, 6, 4\)"),
     (((2, 5, 8), (3, 7, 8), (3, 7, 4)), None, r"batch dims .* query \(2, 5, 8\), key \(3, 7, 8\)"),
     (((8,), (7, 8), (7, 4)), None, r"query must be \(\.\.\., length, features\), got shape \(8,\)"),
     (((2, 5, 8), (2, 7, 8), (2, 7, 4)), (5, 6), r"attn_mask \(5, 6\) does not broadcast .* \(2, 5, 7\)"),
@@ -261,7 +269,7 @@ def test_bad_dtypes_raise_type_error():
 def test_attention_weights_is_the_second_formula_of_sdpa():
     q, k, v = rand(2, 5, 8, seed=10), rand(2, 7, 8, seed=11), rand(2, 7, 3, seed=12)
     mask = torch.rand(2, 5, 7, generator=torch.Generator().manual_seed(13)) > 0.4
-    scores = q @ k.mT * (1 / math.sqrt(8))                          # the same rounding as the function
+    scores = (q * (1 / math.sqrt(8))) @ k.mT                        # the same rounding as the function
     for kw in ({}, {"attn_mask": mask}, {"attn_mask": rand(5, 7, seed=14)}, {"is_causal": True},
                {"attn_mask": mask, "is_causal": True}):
         assert torch.equal(attention_weights(scores, **kw), scaled_dot_product_attention(q, k, v, **kw)[1])
@@ -269,3 +277,67 @@ def test_attention_weights_is_the_second_formula_of_sdpa():
         attention_weights(scores, torch.ones(5, 6, dtype=torch.bool))
     with pytest.raises(TypeError, match="bool .* or float"):
         attention_weights(scores, torch.ones(5, 7, dtype=torch.long))
+
+
+# ---------------------------------------------------------------------------------------------------------
+# the one place masks meet, grouped-query attention, empty and half-precision inputs
+
+def test_combine_masks():
+    allowed = torch.tensor([[True, False, True], [True, True, False]])
+    pad = torch.tensor([[True, True, False]])                              # (1, S): broadcasts over queries
+    assert combine_masks(2, 3) is None
+    assert torch.equal(combine_masks(2, 3, allowed, None, pad), allowed & pad)
+    assert torch.equal(combine_masks(2, 3, allowed, is_causal=True), allowed & causal_mask(2, 3))
+    assert torch.equal(combine_masks(2, 3, is_causal=True, offset=1), causal_mask(2, 3, offset=1))
+    bias = torch.tensor([[0.5, -1.0, 2.0]], dtype=F64)
+    mixed = combine_masks(2, 3, bias, allowed, bias)
+    assert mixed.dtype == F64 and mixed.shape == (2, 3)
+    torch.testing.assert_close(mixed, torch.where(allowed, 2 * bias, float("-inf")), rtol=0, atol=0)
+    w = attention_weights(torch.zeros(2, 3, dtype=F64), mixed)
+    torch.testing.assert_close(w, attention_weights(torch.zeros(2, 3, dtype=F64) + 2 * bias, allowed), rtol=0, atol=0)
+
+
+@given(B=st.integers(1, 2), groups=st.integers(1, 3), kv_heads=st.integers(1, 3), L=st.integers(1, 6),
+       S=st.integers(1, 6), kind=st.sampled_from(["none", "bool", "causal"]), seed=st.integers(0, 2**16))
+def test_enable_gqa_equals_torch(B, groups, kv_heads, L, S, kind, seed):
+    g = torch.Generator().manual_seed(seed)
+    q = torch.randn(B, kv_heads * groups, L, 4, dtype=F64, generator=g)
+    k, v = torch.randn(B, kv_heads, S, 4, dtype=F64, generator=g), torch.randn(B, kv_heads, S, 3, dtype=F64, generator=g)
+    kw = {"attn_mask": torch.rand(L, S, generator=g) > 0.3} if kind == "bool" else {"is_causal": kind == "causal"}
+    out, w = scaled_dot_product_attention(q, k, v, enable_gqa=True, **kw)
+    ref = F.scaled_dot_product_attention(q, k, v, enable_gqa=True, **kw)
+    assert w.shape == (B, kv_heads * groups, L, S)
+    torch.testing.assert_close(out, ref, rtol=0, atol=1e-10)
+    # query head h reads key/value head h // groups
+    h = kv_heads * groups - 1
+    alone, _ = scaled_dot_product_attention(q[:, h], k[:, h // groups], v[:, h // groups], **kw)
+    torch.testing.assert_close(out[:, h], alone, rtol=0, atol=0)
+
+
+def test_enable_gqa_errors_name_the_shapes():
+    q, k = torch.zeros(1, 6, 2, 4), torch.zeros(1, 4, 3, 4)
+    with pytest.raises(ValueError, match=r"Hq a multiple of Hkv: query \(1, 6, 2, 4\), key \(1, 4, 3, 4\)"):
+        scaled_dot_product_attention(q, k, k, enable_gqa=True)
+
+
+def test_empty_inputs_as_torch():
+    q, k, v = rand(2, 3, 4, seed=0), rand(2, 5, 4, seed=1), rand(2, 5, 6, seed=2)
+    cases = [(q, k[:, :0], v[:, :0]),                  # no keys: zeros
+             (q[:, :0], k, v),                         # no queries
+             (q[..., :0], k[..., :0], v)]              # E = 0: every score is 0, the output is the mean value
+    for a, b, c in cases:
+        out, w = scaled_dot_product_attention(a, b, c)
+        ref = F.scaled_dot_product_attention(a, b, c)
+        assert out.shape == ref.shape and w.shape == (2, a.shape[1], b.shape[1])
+        torch.testing.assert_close(out, ref, rtol=0, atol=1e-12)
+    assert (scaled_dot_product_attention(*cases[0])[0] == 0).all()
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_half_precision_large_scores_stay_finite(dtype):
+    g = torch.Generator().manual_seed(0)
+    q, k, v = (torch.randn(2, 8, 64, generator=g) * 30 for _ in range(3))   # q·k up to ~6e4 * 2: past float16
+    ref = scaled_dot_product_attention(q, k, v)[0]
+    out, w = scaled_dot_product_attention(q.to(dtype), k.to(dtype), v.to(dtype))
+    assert torch.isfinite(out).all() and torch.isfinite(w).all()
+    assert (out.float() - ref).abs().max() < 0.1 * ref.abs().max()

@@ -115,7 +115,11 @@ def test_gumbel_max_samples_follow_the_softmax_and_masks():
     with pytest.raises(ValueError, match=r"mask \(2,\) does not broadcast"):
         gumbel_softmax(torch.zeros(4, 3), mask=torch.ones(2, dtype=torch.bool))
     with pytest.raises(TypeError, match="bool"):
-        sample_hard(torch.zeros(4, 3), mask=torch.ones(4, 3))
+        sample_hard(torch.zeros(4, 3), mask=torch.ones(4, 3, dtype=torch.long))
+    # a float mask is added, as in scaled_dot_product_attention: -inf forbids, like False
+    forbid = torch.tensor([[0.0, float("-inf"), 0.0]] * 4)
+    assert (sample_hard(torch.zeros(4, 3), mask=forbid).index != 1).all()
+    assert torch.equal(gumbel_softmax(torch.zeros(4, 3), mask=torch.full((4, 3), float("-inf")))[0], torch.zeros(3))
 
 
 def test_self_attention_is_permutation_equivariant_and_cross_attention_key_invariant():

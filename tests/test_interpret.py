@@ -42,6 +42,21 @@ def test_edit_attention_is_an_exact_intervention(model):
     torch.testing.assert_close(model.encode(texts), base, rtol=0, atol=0)
 
 
+def test_interventions_accept_float_masks(model):
+    "The edited layer runs the module's own mask handling: a float padding mask is the bool one."
+    ids, mask, _ = model.tokenize(["The cat sat on the mat.", "Short one."])
+    x = model.embeddings(ids)
+    layer = model.layers[0]
+    float_pad = torch.zeros(mask.shape).masked_fill(~mask, float("-inf"))
+    with torch.no_grad():
+        with edit_attention(model, 0, lambda w: w):
+            with_bool = model.layers[0](x, src_key_padding_mask=~mask)
+            with_float = model.layers[0](x, src_key_padding_mask=float_pad)
+        plain = layer(x, src_key_padding_mask=float_pad)
+    assert torch.equal(with_float, with_bool)            # adding 0 or -inf is exactly masking
+    torch.testing.assert_close(with_float, plain, rtol=0, atol=1e-5)   # float32: the fused kernel vs the explicit one
+
+
 def test_grad_times_input_is_a_first_order_effect(model):
     text = "Attention lets every position look at every other position."
     tokens, attr = grad_times_input(model, text)

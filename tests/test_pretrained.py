@@ -27,8 +27,11 @@ def test_every_weight_is_used_exactly_once(model):
         keys = set(f.keys())
     mapping = key_mapping(6)
     assert set(mapping) == {n for n, _ in model.named_parameters()}            # nothing of ours left out
-    assert len(set(mapping.values())) == len(mapping)                          # no tensor used twice
-    assert keys == set(mapping.values()) | set(UNUSED_KEYS)                    # nothing of theirs unexplained
+    used = [t for theirs in mapping.values() for t in theirs]
+    assert len(set(used)) == len(used)                                         # no tensor used twice
+    assert keys == set(used) | set(UNUSED_KEYS)                                # nothing of theirs unexplained
+    assert mapping["layers.0.self_attn.in_proj_weight"] == tuple(                # W_Q, W_K, W_V stacked, as torch
+        f"encoder.layer.0.attention.self.{n}.weight" for n in ("query", "key", "value"))
 
 
 def test_embeddings_equal_sentence_transformers(model):
@@ -38,6 +41,7 @@ def test_embeddings_equal_sentence_transformers(model):
     one = model.encode(ref["sentences"][:1])                                   # alone: no padding at all
     torch.testing.assert_close(one, ours[:1], rtol=0, atol=1e-6)
     torch.testing.assert_close(ours.norm(dim=1), torch.ones(len(ours)), rtol=0, atol=1e-6)
+    assert model.encode([]).shape == (0, 384)                                  # no texts: no rows
 
 
 def test_tokenizer_round_trip_and_maps(model):
@@ -57,7 +61,8 @@ def test_load_state_is_strict():
     small = SentenceEncoder(vocab_size=10, d_model=8, nhead=2, num_layers=1, dim_feedforward=16, max_len=12)
     mapping = key_mapping(1)
     params = dict(small.named_parameters())
-    tensors = {theirs_key: torch.full(params[ours].shape, 0.5) for ours, theirs_key in mapping.items()}
+    tensors = {t: torch.full((params[ours].shape[0] // len(theirs), *params[ours].shape[1:]), 0.5)
+               for ours, theirs in mapping.items() for t in theirs}
     load_state(small, tensors)
     assert all((p == 0.5).all() for p in small.parameters())
     with pytest.raises(ValueError, match="missing .*encoder.layer.0.output.dense.bias"):

@@ -1,6 +1,7 @@
-"""attn_tutorial.transformer: layers equal to torch.nn.TransformerEncoderLayer / DecoderLayer (float64, atol 1e-10:
-the same sums in another order, ~1e-15 relative), positional encodings, the model's masks and maps, and decoding:
-cached == recomputed, beam 1 == greedy, beam k never less probable than greedy."""
+"""attn_tutorial.transformer: layers that are drop-ins for torch.nn.TransformerEncoderLayer / DecoderLayer (the same
+arguments, parameters, masks and results for the same tensors; float64, atol 1e-10: the same sums in another order,
+~1e-15 relative), positional encodings, the model's masks and maps, and decoding: cached == recomputed, beam 1 ==
+greedy, beam k never less probable than greedy, no steps, never a <pad> or <bos>, and input checks."""
 from __future__ import annotations
 
 import math
@@ -12,55 +13,70 @@ from hypothesis import given, settings
 from torch import nn
 
 from attn_tutorial.attention import causal_mask
+from attn_tutorial.data import BOS, EOS, PAD
 from attn_tutorial.transformer import (LearnedPositions, SinusoidalPositions, Transformer, TransformerDecoderLayer,
                                        TransformerEncoderLayer, sinusoidal_positions)
 
 F64 = torch.float64
 
 
-def torch_layers(d, H, ff, norm_first, activation, bias, seed):
+def torch_layers(d, H, ff, norm_first, activation, bias, seed, batch_first=True):
     torch.manual_seed(seed)
     kw = dict(d_model=d, nhead=H, dim_feedforward=ff, dropout=0.0, activation=activation, norm_first=norm_first,
-              batch_first=True, bias=bias)
+              batch_first=batch_first, bias=bias)
     enc, dec = nn.TransformerEncoderLayer(**kw).double(), nn.TransformerDecoderLayer(**kw).double()
     g = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
+    with torch.no_grad():                                 # torch starts biases and norms at 0 and 1: make them count
         for p in list(enc.parameters()) + list(dec.parameters()):
             p.add_(0.1 * torch.randn(p.shape, generator=g, dtype=p.dtype))
     return enc, dec
 
 
-@settings(max_examples=40)
+def test_same_seed_gives_the_same_parameters_as_torch():
+    for ours_cls, torch_cls in ((TransformerEncoderLayer, nn.TransformerEncoderLayer),
+                                (TransformerDecoderLayer, nn.TransformerDecoderLayer)):
+        torch.manual_seed(0)
+        ref = torch_cls(16, 4, 32, norm_first=True)
+        torch.manual_seed(0)
+        ours = ours_cls(16, 4, 32, norm_first=True)
+        assert list(ours.state_dict()) == list(ref.state_dict())
+        assert all(torch.equal(a, b) for a, b in zip(ours.state_dict().values(), ref.state_dict().values()))
+
+
+@settings(max_examples=60, deadline=None)
 @given(H=st.integers(1, 4), D=st.integers(1, 5), B=st.integers(1, 3), S=st.integers(1, 6), T=st.integers(1, 6),
        norm_first=st.booleans(), activation=st.sampled_from(["relu", "gelu"]), bias=st.booleans(),
-       masks=st.sampled_from(["none", "pad", "attn", "causal"]), seed=st.integers(0, 2**16))
-def test_layers_equal_torch(H, D, B, S, T, norm_first, activation, bias, masks, seed):
+       batch_first=st.booleans(), masks=st.sampled_from(["none", "pad", "float_pad", "attn", "float_attn", "causal"]),
+       seed=st.integers(0, 2**16))
+def test_same_tensors_give_the_same_results_as_torch(H, D, B, S, T, norm_first, activation, bias, batch_first,
+                                                     masks, seed):
     d = H * D
-    t_enc, t_dec = torch_layers(d, H, 2 * d + 1, norm_first, activation, bias, seed)
+    t_enc, t_dec = torch_layers(d, H, 2 * d + 1, norm_first, activation, bias, seed, batch_first)
     enc, dec = TransformerEncoderLayer.from_torch(t_enc), TransformerDecoderLayer.from_torch(t_dec)
     g = torch.Generator().manual_seed(seed + 1)
-    src = torch.randn(B, S, d, dtype=F64, generator=g)
-    tgt = torch.randn(B, T, d, dtype=F64, generator=g)
+    shape = (lambda n: (B, n, d)) if batch_first else (lambda n: (n, B, d))
+    src, tgt = torch.randn(shape(S), dtype=F64, generator=g), torch.randn(shape(T), dtype=F64, generator=g)
     pad = torch.rand(B, S, generator=g) < 0.3
-    pad[:, 0] = False
-    allowed = torch.rand(S, S, generator=g) > 0.3
-    allowed[:, 0] = True
-    mem_allowed = torch.rand(T, S, generator=g) > 0.3
-    mem_allowed[:, 0] = True
-    ours_e, theirs_e, ours_d, theirs_d = {}, {}, {}, {}
+    pad[:, 0] = False                                     # torch gives NaN where every key is masked
+    not_allowed = torch.rand(S, S, generator=g) < 0.3
+    not_allowed[:, 0] = False
+    mem_not_allowed = torch.rand(T, S, generator=g) < 0.3
+    mem_not_allowed[:, 0] = False
+    kw_e, kw_d = {}, {}
     if masks == "pad":
-        ours_e["src_key_padding_mask"] = theirs_e["src_key_padding_mask"] = pad
-        ours_d["memory_key_padding_mask"] = theirs_d["memory_key_padding_mask"] = pad
+        kw_e["src_key_padding_mask"] = kw_d["memory_key_padding_mask"] = pad
+    elif masks == "float_pad":
+        kw_e["src_key_padding_mask"] = kw_d["memory_key_padding_mask"] = torch.zeros(B, S, dtype=F64).masked_fill(
+            pad, -math.inf)
     elif masks == "attn":
-        ours_e["src_mask"], theirs_e["src_mask"] = allowed, ~allowed
-        ours_d["memory_mask"], theirs_d["memory_mask"] = mem_allowed, ~mem_allowed
+        kw_e["src_mask"], kw_d["memory_mask"] = not_allowed, mem_not_allowed
+    elif masks == "float_attn":
+        kw_e["src_mask"], kw_d["tgt_mask"] = torch.randn(S, S, dtype=F64, generator=g), torch.randn(T, T, dtype=F64)
     elif masks == "causal":
-        ours_e["is_causal"] = True
-        theirs_e.update(src_mask=~causal_mask(S), is_causal=True)
-        ours_d["tgt_is_causal"] = True
-        theirs_d.update(tgt_mask=~causal_mask(T), tgt_is_causal=True)
-    torch.testing.assert_close(enc(src, **ours_e), t_enc(src, **theirs_e), rtol=0, atol=1e-10)
-    torch.testing.assert_close(dec(tgt, src, **ours_d), t_dec(tgt, src, **theirs_d), rtol=0, atol=1e-10)
+        kw_e.update(src_mask=~causal_mask(S), is_causal=True)
+        kw_d.update(tgt_mask=~causal_mask(T), tgt_is_causal=True)
+    torch.testing.assert_close(enc(src, **kw_e), t_enc(src, **kw_e), rtol=0, atol=1e-10)
+    torch.testing.assert_close(dec(tgt, src, **kw_d), t_dec(tgt, src, **kw_d), rtol=0, atol=1e-10)
 
 
 @pytest.mark.parametrize("norm_first", [False, True])
@@ -71,27 +87,45 @@ def test_layer_gradients_equal_torch(norm_first):
     for ours, theirs, args in ((enc, t_enc, (src,)), (dec, t_dec, (tgt, src))):
         ours(*args).pow(2).sum().backward()
         theirs(*args).pow(2).sum().backward()
-        torch.testing.assert_close(ours.linear1.weight.grad, theirs.linear1.weight.grad, rtol=0, atol=1e-10)
-        torch.testing.assert_close(ours.norm1.weight.grad, theirs.norm1.weight.grad, rtol=0, atol=1e-10)
-        torch.testing.assert_close(torch.cat([ours.self_attn.q_proj.weight.grad, ours.self_attn.k_proj.weight.grad,
-                                              ours.self_attn.v_proj.weight.grad]),
-                                   theirs.self_attn.in_proj_weight.grad, rtol=0, atol=1e-10)
+        for (name, p), p_ref in zip(ours.named_parameters(), theirs.parameters(), strict=True):
+            torch.testing.assert_close(p.grad, p_ref.grad, rtol=0, atol=1e-10, msg=name)
+
+
+def test_from_torch_copies_any_activation_the_layout_and_the_mode():
+    for activation in (torch.tanh, nn.GELU("tanh"), "gelu"):
+        t_enc, t_dec = torch_layers(8, 2, 16, False, activation, True, seed=4, batch_first=False)
+        enc, dec = TransformerEncoderLayer.from_torch(t_enc), TransformerDecoderLayer.from_torch(t_dec)
+        src, tgt = torch.randn(5, 2, 8, dtype=F64), torch.randn(4, 2, 8, dtype=F64)   # (length, batch, d)
+        torch.testing.assert_close(enc(src), t_enc(src), rtol=0, atol=1e-10)
+        torch.testing.assert_close(dec(tgt, src), t_dec(tgt, src), rtol=0, atol=1e-10)
+        assert enc.training == t_enc.training
+    assert not TransformerEncoderLayer.from_torch(t_enc.eval()).training
+
+
+def test_is_causal_alone_applies_the_causal_mask():
+    t_enc, t_dec = torch_layers(8, 2, 16, True, "relu", True, seed=5)
+    enc, dec = TransformerEncoderLayer.from_torch(t_enc), TransformerDecoderLayer.from_torch(t_dec)
+    src, tgt = torch.randn(2, 5, 8, dtype=F64), torch.randn(2, 4, 8, dtype=F64)
+    torch.testing.assert_close(enc(src, is_causal=True), t_enc(src, src_mask=~causal_mask(5), is_causal=True),
+                               rtol=0, atol=1e-10)
+    torch.testing.assert_close(dec(tgt, src, tgt_is_causal=True),
+                               t_dec(tgt, src, tgt_mask=~causal_mask(4), tgt_is_causal=True), rtol=0, atol=1e-10)
 
 
 def test_layer_weights_and_errors():
-    enc = TransformerEncoderLayer(8, 2, 16)
+    enc = TransformerEncoderLayer(8, 2, 16, batch_first=True)
     out, w = enc(torch.randn(3, 5, 8), need_weights=True)
     assert out.shape == (3, 5, 8) and w.shape == (3, 2, 5, 5)
-    dec = TransformerDecoderLayer(8, 2, 16)
+    dec = TransformerDecoderLayer(8, 2, 16, batch_first=True)
     out, (ws, wc) = dec(torch.randn(3, 4, 8), torch.randn(3, 5, 8), tgt_is_causal=True, need_weights=True)
     assert ws.shape == (3, 2, 4, 4) and wc.shape == (3, 2, 4, 5) and (ws.triu(1) == 0).all()
-    with pytest.raises(ValueError, match=r"src must be \(B, length, d_model=8\), got \(3, 5, 6\)"):
+    with pytest.raises(ValueError, match=r"src must be \(length, batch, d_model=8\).* got \(3, 5, 6\)"):
         enc(torch.randn(3, 5, 6))
-    with pytest.raises(ValueError, match=r"same B: tgt \(3, 4, 8\), memory \(2, 5, 8\)"):
+    with pytest.raises(ValueError, match=r"agree on the batch size"):
         dec(torch.randn(3, 4, 8), torch.randn(2, 5, 8))
     with pytest.raises(ValueError, match="activation must be"):
         TransformerEncoderLayer(8, 2, activation="tanh")
-    with pytest.raises(ValueError, match="divisible"):
+    with pytest.raises(ValueError, match="multiple of num_heads"):
         TransformerEncoderLayer(10, 3)
 
 
@@ -128,15 +162,13 @@ def test_cached_decoding_gives_exactly_the_tokens_of_recomputation(norm_first):
     full, lp_f = model.greedy(src, src_len, 15, use_cache=False)
     assert torch.equal(cached, full)
     torch.testing.assert_close(lp_c, lp_f, rtol=0, atol=1e-4)
-    # and the cached step's log-probabilities are the full decoder's last position (float64: to round-off)
+    # and each cached step's logits are the full decoder's at that position (float64: to round-off)
     model.double()
     memory, pad, _ = model.encode(src, src_len)
-    caches = [{} for _ in model.decoder]
+    caches = [layer.decoder_cache() for layer in model.decoder]
     tokens = torch.cat([torch.ones(8, 1, dtype=torch.long), cached[:, :4]], 1)
-    for t in range(5):
-        step = model._step_logits(tokens[:, t], t, memory, pad, caches)
-    full_logits = torch.log_softmax(model.decode(tokens, memory, pad)[0][:, -1], -1)
-    torch.testing.assert_close(step, full_logits, rtol=0, atol=1e-10)
+    steps = [model.decode(tokens[:, t:t + 1], memory, pad, caches=caches, offset=t)[0] for t in range(5)]
+    torch.testing.assert_close(torch.cat(steps, 1), model.decode(tokens, memory, pad)[0], rtol=0, atol=1e-10)
 
 
 def test_padding_does_not_change_the_result():
@@ -167,13 +199,15 @@ def test_beam_search_finds_the_best_sequence_when_the_beam_covers_everything():
     model = small(seed=5)
     src, src_len = torch.randint(3, 13, (1, 4)), torch.tensor([4])
     V, steps = 11, 2
-    # exhaustive: every 2-token sequence, scored with the full decoder
+    # exhaustive: every 2-token sequence without <pad> (0) or <bos> (1), scored with the full decoder over the
+    # tokens that may be generated
     memory, pad, _ = model.encode(src, src_len)
     best = -math.inf
-    for a in range(V):
-        for b in range(V):
+    for a in range(2, V):
+        for b in range(2, V):
             tgt = torch.tensor([[1, a, b]])
-            logp = torch.log_softmax(model.decode(tgt[:, :2], memory, pad)[0], -1)[0]
+            logits = model.decode(tgt[:, :2], memory, pad)[0]
+            logp = torch.log_softmax(logits.index_fill(-1, torch.tensor([0, 1]), -math.inf), -1)[0]
             score = logp[0, a].item() + (0.0 if a == 2 else logp[1, b].item())   # a sequence ends at <eos> (2)
             best = max(best, score)
     _, lp = model.beam_search(src, src_len, steps, beam_size=V * V)
@@ -185,14 +219,37 @@ def test_tied_embeddings_and_model_errors():
     untied = Transformer(13, 13, d_model=16, nhead=2, dim_feedforward=32)
     n = lambda m: sum(p.numel() for p in m.parameters())
     assert tied.generator.weight is tied.tgt_emb.weight and n(untied) - n(tied) == 13 * 16
+    ones = lambda *shape: torch.ones(*shape, dtype=torch.long)
     with pytest.raises(ValueError, match=r"src must be \(B, S\) and src_len \(B,\)"):
-        untied(torch.zeros(2, 5, dtype=torch.long), torch.tensor([5, 5, 5]), torch.zeros(2, 3, dtype=torch.long))
+        untied(ones(2, 5), torch.tensor([5, 5, 5]), ones(2, 3))
     with pytest.raises(ValueError, match=r"tgt_in must be \(B, T\) with the batch of src"):
-        untied(torch.ones(2, 5, dtype=torch.long), torch.tensor([5, 5]), torch.zeros(3, 3, dtype=torch.long))
+        untied(ones(2, 5), torch.tensor([5, 5]), ones(3, 3))
+    for bad in ([0, 5], [6, 5]):
+        with pytest.raises(ValueError, match=r"src_len must be in \[1, S=5\], got lengths from"):
+            untied(ones(2, 5), torch.tensor(bad), ones(2, 3))
+    with pytest.raises(ValueError, match=r"src token ids must be in \[0, 13\) .*got ids from 1 to 13"):
+        untied(torch.tensor([[1, 13]]), torch.tensor([2]), ones(1, 3))
+    with pytest.raises(ValueError, match=r"tgt token ids must be in \[0, 13\) .*from -1 to 1"):
+        untied(ones(1, 2), torch.tensor([2]), torch.tensor([[1, -1]]))
     with pytest.raises(ValueError, match="positions must be"):
         Transformer(5, 5, positions="rotary")
     with pytest.raises(ValueError, match="beam_size"):
-        untied.beam_search(torch.ones(1, 3, dtype=torch.long), torch.tensor([3]), 4, beam_size=0)
+        untied.beam_search(ones(1, 3), torch.tensor([3]), 4, beam_size=0)
+
+
+def test_zero_steps_and_specials_never_generated():
+    model = small(seed=6)
+    src, src_len = torch.randint(3, 13, (3, 5)), torch.tensor([5, 4, 3])
+    for decode in (model.greedy, lambda *a: model.beam_search(*a, beam_size=3)):
+        tokens, lp = decode(src, src_len, 0)
+        assert tokens.shape == (3, 0) and torch.equal(lp, torch.zeros(3))
+    with torch.no_grad():                                  # make <pad> and <bos> by far the likeliest tokens
+        model.generator.bias[[PAD, BOS]] = 50.0
+    for decode in (model.greedy, lambda *a: model.beam_search(*a, beam_size=3)):
+        tokens, lp = decode(src, src_len, 6)
+        assert tokens.shape == (3, 6) and torch.isfinite(lp).all()
+        ended = (tokens == EOS).cumsum(1) - (tokens == EOS).long() > 0    # positions after a sequence's <eos>
+        assert not (tokens == BOS).any() and not (tokens[~ended] == PAD).any()
 
 
 def test_learns_to_copy():
@@ -204,14 +261,3 @@ def test_learns_to_copy():
     fit(model, seq2seq_loss, train.batches(64, shuffle=True), 300, lr=3e-3, device="cpu", progress=False)
     model.eval()
     assert seq2seq_accuracy(model, test) > 0.95
-
-
-def test_from_torch_refuses_what_it_cannot_copy():
-    with pytest.raises(ValueError, match="batch_first=True"):
-        TransformerEncoderLayer.from_torch(nn.TransformerEncoderLayer(8, 2))
-    with pytest.raises(ValueError, match="batch_first=True"):
-        TransformerDecoderLayer.from_torch(nn.TransformerDecoderLayer(8, 2))
-    with pytest.raises(ValueError, match="only relu and"):
-        TransformerEncoderLayer.from_torch(nn.TransformerEncoderLayer(8, 2, activation=torch.tanh, batch_first=True))
-    with pytest.raises(ValueError, match="only relu and"):
-        TransformerEncoderLayer.from_torch(nn.TransformerEncoderLayer(8, 2, activation=nn.GELU("tanh"), batch_first=True))
