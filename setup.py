@@ -14,7 +14,7 @@ cfg = cfg["DEFAULT"]
 licenses = {"apache2": ("Apache Software License 2.0", "OSI Approved :: Apache Software License")}
 statuses = ["Planning", "Pre-Alpha", "Alpha", "Beta", "Production/Stable", "Mature", "Inactive"]
 lic = licenses[cfg["license"]]
-py_versions = ["3.9", "3.10", "3.11", "3.12", "3.13"]
+py_versions = ["3.10", "3.11", "3.12", "3.13", "3.14"]
 min_python = cfg["min_python"]
 
 setuptools.setup(
@@ -30,8 +30,10 @@ setuptools.setup(
     keywords=cfg["keywords"].split(),
     packages=setuptools.find_packages(include=[cfg["lib_path"], cfg["lib_path"] + ".*"]),
     include_package_data=True,
+    package_data={cfg["lib_path"]: ["py.typed"]},           # the library has type annotations (PEP 561)
     install_requires=cfg.get("requirements", "").split(),
-    extras_require={"dev": cfg.get("dev_requirements", "").split()},
+    extras_require={"apps": cfg.get("apps_requirements", "").split(),
+                    "dev": cfg.get("dev_requirements", "").split()},
     python_requires=">=" + min_python,
     classifiers=[
         "Development Status :: " + str(int(cfg["status"]) + 1) + " - " + statuses[int(cfg["status"])],

@@ -13,7 +13,7 @@ import torch
 from torch import Tensor, nn
 
 from .attention import length_mask
-from .data import BOS, DATA_DIR, EOS, PAD, Batch, Vocab, pad
+from .data import BOS, DATA_DIR, EOS, PAD, Batch, Vocab, data_missing, pad
 from .rnn import Decoder
 
 DIGIT = 8                     # the images are DIGIT x DIGIT pixels
@@ -32,7 +32,7 @@ def load_digits(path: str | Path | None = None) -> tuple[Tensor, Tensor]:
     the file's order. `path` defaults to the copy shipped in the repository's `data/digits/digits.npz`."""
     path = Path(path) if path is not None else DATA_DIR / "digits" / "digits.npz"
     if not path.is_file():
-        raise FileNotFoundError(f"{path} not found: {DIGITS_HOWTO}")
+        raise data_missing(path, DIGITS_HOWTO)
     with np.load(path) as f:
         images, labels = f["images"], f["labels"]
     return torch.from_numpy(images.astype(np.float32) / 16), torch.from_numpy(labels.astype(np.int64))

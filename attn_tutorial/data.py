@@ -13,8 +13,9 @@ PAD, BOS, EOS = 0, 1, 2
 SPECIALS = ("<pad>", "<bos>", "<eos>")
 
 # %% auto #0
-__all__ = ['PAD', 'BOS', 'EOS', 'SPECIALS', 'DATA_DIR', 'PYTHON_DOCS_HOWTO', 'Vocab', 'Batch', 'pad', 'collate', 'SeqPairs',
-           'Batches', 'copy_task', 'recall_task', 'Lookup', 'LookupBatches', 'lookup_task', 'read_jsonl']
+__all__ = ['PAD', 'BOS', 'EOS', 'SPECIALS', 'DATA_ENV', 'DATA_DIR', 'REPOSITORY', 'PYTHON_DOCS_HOWTO', 'Vocab', 'Batch', 'pad',
+           'collate', 'SeqPairs', 'Batches', 'copy_task', 'recall_task', 'Lookup', 'LookupBatches', 'lookup_task',
+           'data_missing', 'read_jsonl']
 
 # %% ../nbs/91_data.ipynb #d67358d9
 class Vocab:
@@ -219,12 +220,24 @@ def lookup_task(n: int, n_pairs: int, n_keys: int = 16, n_values: int = 16, seed
 
 # %% ../nbs/91_data.ipynb #51ddb95f
 import json
+import os
 from pathlib import Path
 
 import attn_tutorial
 
-# the repository's data/ folder (an editable install, as `make` does, finds it)
-DATA_DIR = Path(attn_tutorial.__file__).resolve().parent.parent / "data"
+DATA_ENV = "ATTN_TUTORIAL_DATA"
+# the repository's data/ folder: found next to the package in a clone (an editable install, as `make` does);
+# after `pip install .` the package has no data beside it, and ATTN_TUTORIAL_DATA says where a clone's data are
+DATA_DIR = Path(os.environ.get(DATA_ENV) or Path(attn_tutorial.__file__).resolve().parent.parent / "data")
+REPOSITORY = "https://github.com/attn-tutorial/attn_tutorial"
+
+
+def data_missing(path: str | Path, howto: str = "") -> FileNotFoundError:
+    "The error for a missing data file: how to make it, and where the data are when the package is installed."
+    where = "" if DATA_DIR.is_dir() else (
+        f"; the book's data ship with its repository, not with the package: clone {REPOSITORY} and set "
+        f"{DATA_ENV}=<the clone>/data, or pass path=")
+    return FileNotFoundError(f"{path} not found" + (f": {howto}" if howto else "") + where)
 PYTHON_DOCS_HOWTO = ("regenerate it with `python data/python_docs/extract.py` "
                      "(needs Debian's python3.11-doc: `apt-get install python3.11-doc`)")
 
@@ -233,5 +246,5 @@ def read_jsonl(path: str | Path, howto: str = "") -> list[dict]:
     "The rows of a JSON-lines file, in order; a missing file raises FileNotFoundError saying `howto` make it."
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"{path} not found" + (f": {howto}" if howto else ""))
+        raise data_missing(path, howto)
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]

@@ -15,7 +15,7 @@ from torch.nn import functional as F
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence, pad_sequence
 
 from .attention import length_mask
-from .data import BOS, DATA_DIR, EOS, Batch, Vocab, pad
+from .data import BOS, DATA_DIR, EOS, Batch, Vocab, data_missing, pad
 from .rnn import Decoder
 from .viz import plot_attention
 
@@ -48,13 +48,13 @@ def load_recordings(folder: str | Path | None = None) -> dict[str, Tensor]:
     folder = Path(folder) if folder is not None else SPEECH_DIR
     index = folder / "transcripts.tsv"
     if not index.is_file():
-        raise FileNotFoundError(f"{index} not found: {SPEECH_HOWTO}")
+        raise data_missing(index, SPEECH_HOWTO)
     out = {}
     with index.open(encoding="utf-8") as f:
         for row in csv.DictReader(f, delimiter="\t"):
             path = folder / row["file"]
             if not path.is_file():
-                raise FileNotFoundError(f"{path} not found: {SPEECH_HOWTO}")
+                raise data_missing(path, SPEECH_HOWTO)
             samples, rate = read_wav(path)
             if rate != SAMPLE_RATE:
                 raise ValueError(f"{path}: expected {SAMPLE_RATE} Hz, got {rate} Hz")

@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .data import BOS, DATA_DIR, EOS, PAD, SPECIALS, SeqPairs, Vocab, pad
+from .data import BOS, DATA_DIR, EOS, PAD, SPECIALS, SeqPairs, Vocab, data_missing, pad
 from .rnn import Seq2Seq
 from .train import Progress, cycle_batches, seed_everything
 from .transformer import Transformer
@@ -37,7 +37,7 @@ def load_pairs(split: str, path: str | Path | None = None) -> list[tuple[str, st
         raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
     path = Path(path) if path is not None else DATA_DIR / "ding" / "pairs.tsv"
     if not path.exists():
-        raise FileNotFoundError(f"{path} is missing: {DING_HOWTO}")
+        raise data_missing(path, DING_HOWTO)
     with path.open(encoding="utf-8", newline="") as f:
         rows = csv.DictReader(f, delimiter="\t", quoting=csv.QUOTE_NONE)
         return [(r["de"], r["en"]) for r in rows if r["split"] == split]

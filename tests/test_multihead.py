@@ -78,7 +78,10 @@ def test_same_tensors_give_the_same_results_as_torch(H, D, B, L, S, bias, other_
     elif mask.startswith("float3d"):
         kw["attn_mask"] = torch.randn(B * H, L, S, dtype=F64, generator=g)
     elif mask.startswith("causal"):
-        kw.update(attn_mask=~causal_mask(L), is_causal=True)   # torch needs the mask; the flag is its hint
+        kw["attn_mask"] = ~causal_mask(L)
+        # torch needs the mask and takes the flag as a hint, which it applies wrongly to the extra keys of
+        # add_bias_kv / add_zero_attn (see the next test); there both get the mask alone
+        kw["is_causal"] = not (bias_kv or zero_attn)
     if mask.endswith("float_pad"):
         kw["key_padding_mask"] = torch.zeros(B, S, dtype=F64).masked_fill(pad, -math.inf)
     elif mask.endswith("pad"):
@@ -92,6 +95,20 @@ def test_same_tensors_give_the_same_results_as_torch(H, D, B, L, S, bias, other_
         torch.testing.assert_close(w, w_ref, rtol=0, atol=1e-10)
     else:
         assert w is None and w_ref is None
+
+
+def test_torch_applies_its_causal_hint_to_the_extra_keys_ours_follows_the_mask():
+    "With add_bias_kv, torch's fast path (no weights) masks the extra key causally; its weights path does not."
+    ref, ours = build(8, 2, seed=7, add_bias_kv=True, batch_first=True)
+    x = torch.randn(2, 5, 8, dtype=F64)
+    mask = ~causal_mask(5)
+    with_weights = ref(x, x, x, attn_mask=mask, is_causal=True)[0]
+    hinted = ref(x, x, x, attn_mask=mask, is_causal=True, need_weights=False)[0]
+    assert (with_weights - hinted).abs().max() > 0.1                    # torch disagrees with itself
+    for kw in ({"attn_mask": mask}, {"attn_mask": mask, "is_causal": True}, {"is_causal": True}):
+        for need_weights in (True, False):
+            torch.testing.assert_close(ours(x, x, x, need_weights=need_weights, **kw)[0], with_weights,
+                                       rtol=0, atol=1e-10)
 
 
 def test_unbatched_inputs_as_torch():
