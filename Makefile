@@ -11,7 +11,7 @@ STAMP := $(VENV)/.installed
 export PYTHONHASHSEED := 0
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: help install export book test check-sync check-clean test-nbs test-py test-browser chromium lab clean
+.PHONY: help install export book test status-before check-sync check-clean test-nbs test-py test-browser chromium lab clean
 
 help:
 	@echo "make book   build the rendered book into _build/html (executes every notebook)"
@@ -36,7 +36,7 @@ export: $(STAMP)
 	$(BIN)/nbdev_export
 
 book: export
-	rm -rf _build/html _build/.doctrees _build/jupyter_execute
+	rm -rf _build/html _build/.doctrees _build/jupyter_execute _build/results _build/notebook_times.json
 	$(BIN)/jupyter-book build --all -W --keep-going .
 	@echo "book: open _build/html/index.html"
 
@@ -56,9 +56,9 @@ check-clean: $(STAMP)
 	  diff -rq -x .last_checked $$tmp/nbs nbs || true; rm -rf $$tmp; exit 1; fi; rm -rf $$tmp
 	@echo "check-clean: ok"
 
-# (3) every notebook executes, with its asserts
+# (3) every notebook executes, with its asserts: in the book build (`book`), once; `test-nbs` runs them with
+# nbdev instead, for a quick check of the notebooks without building the book
 test-nbs: export
-	@# one worker: each notebook gets both cores, so --timing shows its real time against the 2-minute budget
 	$(BIN)/nbdev_test --n_workers 1 --timing
 
 # (4) the library's tests
@@ -73,8 +73,16 @@ chromium:
 test-browser: chromium $(STAMP)
 	$(BIN)/python -m pytest tests/browser
 
-test: check-sync check-clean test-nbs test-py book test-browser
-	@echo "make test: all checks passed"
+# what git says before the checks, to see that they leave the tree as they found it
+status-before:
+	@mkdir -p _build && git status --porcelain > _build/git-status-before
+
+# the book build executes every notebook once (a failing cell fails it: raise_on_error, -W)
+test: status-before check-sync check-clean test-py book test-browser
+	@$(BIN)/python bench/notebooks.py --from-build
+	@git status --porcelain > _build/git-status-after
+	@diff _build/git-status-before _build/git-status-after || { echo "make test: the checks changed the tree"; exit 1; }
+	@echo "make test: all checks passed (each notebook executed once, in the book build; the tree is as it was)"
 
 lab: $(STAMP)
 	$(BIN)/pip install -q jupyterlab==4.6.6

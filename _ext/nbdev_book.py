@@ -217,10 +217,30 @@ def _register_bibliography_style() -> None:
     pybtex.plugin.register_plugin("pybtex.style.formatting", "author_year", AuthorYearStyle, force=True)
 
 
+def write_execution_times(app, exception) -> None:
+    """build-finished: `<outdir>/../notebook_times.json`, each executed notebook's seconds, as myst-nb measured
+    them in this build (each notebook runs once, in the build; `make test` prints them against the budget)."""
+    if exception is not None:
+        return
+    import json
+    from pathlib import Path
+
+    from myst_nb.sphinx_ import NbMetadataCollector
+
+    times = {}
+    for docname in sorted(app.env.found_docs):
+        data = NbMetadataCollector.get_exec_data(app.env, docname) if docname in NbMetadataCollector.get_doc_data(
+            app.env) else None
+        if data and data.get("runtime") is not None:
+            times[docname] = {"seconds": round(data["runtime"], 1), "succeeded": data.get("succeeded")}
+    Path(app.outdir).parent.joinpath("notebook_times.json").write_text(json.dumps(times, indent=1) + "\n")
+
+
 def setup(app):
     _register_citation_style()
     _register_bibliography_style()
     app.connect("html-page-context", dedupe_scripts, priority=900)
     app.connect("autodoc-process-docstring", docstring_to_rst)
     app.connect("autodoc-skip-member", skip_tuple_fields)
+    app.connect("build-finished", write_execution_times)
     return {"version": "1.0", "parallel_read_safe": True, "parallel_write_safe": True}

@@ -11,8 +11,8 @@ import torch.nn.functional as F
 from torch import Tensor
 
 # %% auto #0
-__all__ = ['causal_mask', 'length_mask', 'masked_softmax', 'apply_mask', 'empty_rows', 'combine_masks', 'attention_weights',
-           'scaled_dot_product_attention']
+__all__ = ['causal_mask', 'length_mask', 'masked_softmax', 'apply_mask', 'empty_rows', 'masked_mean', 'combine_masks',
+           'attention_weights', 'scaled_dot_product_attention']
 
 # %% ../nbs/02_qkv.ipynb #23b4149c
 def causal_mask(L: int, S: int | None = None, offset: int = 0,
@@ -76,6 +76,12 @@ def empty_rows(mask: Tensor | None, dim: int = -1) -> Tensor | None:
         return None
     empty = ~(mask if mask.dtype == torch.bool else mask > float("-inf")).any(dim, keepdim=True)
     return empty if empty.any() else None
+
+
+def masked_mean(x: Tensor, mask: Tensor) -> Tensor:
+    """The mean of `x (B, L, E)` over the positions `mask (B, L)` allows -> `(B, E)`: attention with equal scores
+    (every allowed position weighs 1/count). A row with nothing allowed gives zeros."""
+    return (masked_softmax(torch.zeros(mask.shape, dtype=x.dtype, device=x.device), mask)[:, None] @ x)[:, 0]
 
 # %% ../nbs/02_qkv.ipynb #9e60ba2e
 def _shape(t: Tensor) -> tuple:

@@ -5,16 +5,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, Sequence
+from typing import Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
 from torch import Tensor, nn
 
-from .attention import length_mask
-from .data import BOS, DATA_DIR, EOS, PAD, Batch, Vocab, data_missing, pad
-from .rnn import Decoder
+from .attention import length_mask, masked_mean
+from .data import (DATA_DIR, EOS, Batch, Batches, Vocab, data_missing,
+                                teacher_forcing)
+from .rnn import Decoder, EncoderDecoder
 
 DIGIT = 8                     # the images are DIGIT x DIGIT pixels
 WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
@@ -22,9 +23,8 @@ DIGITS_HOWTO = ("regenerate it with `python data/digits/extract.py [PATH to digi
                 "wheel]` (it reads scikit-learn's copy of the UCI digits; see data/digits/LICENSE.md)")
 
 # %% auto #0
-__all__ = ['DIGIT', 'WORDS', 'DIGITS_HOWTO', 'load_digits', 'split_digits', 'Strips', 'StripBatches', 'make_strips',
-           'StripEncoder', 'Captioner', 'decode_captions', 'caption_metrics', 'metrics_by_length',
-           'plot_attention_on_strip']
+__all__ = ['DIGIT', 'WORDS', 'DIGITS_HOWTO', 'load_digits', 'split_digits', 'Strips', 'make_strips', 'StripEncoder', 'Captioner',
+           'caption_metrics', 'metrics_by_length', 'plot_attention_on_strip']
 
 # %% ../nbs/11_captioning.ipynb #e6f6a272
 def load_digits(path: str | Path | None = None) -> tuple[Tensor, Tensor]:
@@ -67,33 +67,11 @@ class Strips:
     def __len__(self) -> int:
         return self.images.shape[0]
 
-    def batches(self, batch_size: int, shuffle: bool = False, seed: int = 0) -> "StripBatches":
+    def batches(self, batch_size: int, shuffle: bool = False, seed: int = 0) -> Batches:
         "Re-iterable `Batch`es (src = images, src_len = widths); epoch `e` shuffles with seed `seed + e`."
-        return StripBatches(self, batch_size, shuffle, seed)
-
-
-class StripBatches:
-    "Batches of `Strips` as `attn_tutorial.data.Batch`, so `seq2seq_loss` and `fit` take them as they are."
-
-    def __init__(self, strips: Strips, batch_size: int, shuffle: bool, seed: int):
-        if batch_size < 1:
-            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-        self.strips, self.batch_size, self.shuffle, self.seed, self.epoch = strips, batch_size, shuffle, seed, 0
-
-    def __len__(self) -> int:
-        return -(-len(self.strips) // self.batch_size)
-
-    def __iter__(self) -> Iterator[Batch]:
-        g = torch.Generator().manual_seed(self.seed + self.epoch)
-        self.epoch += 1
-        n = len(self.strips)
-        order = torch.randperm(n, generator=g) if self.shuffle else torch.arange(n)
-        for i in range(0, n, self.batch_size):
-            idx = order[i:i + self.batch_size]
-            tgt = [self.strips.captions[j] for j in idx.tolist()]
-            tgt_out, tgt_len = pad(tgt)
-            tgt_in, _ = pad([torch.cat([torch.tensor([BOS]), t[:-1]]) for t in tgt])
-            yield Batch(self.strips.images[idx], self.strips.widths[idx], tgt_in, tgt_out, tgt_len)
+        def make(idx):
+            return Batch(self.images[idx], self.widths[idx], *teacher_forcing([self.captions[j] for j in idx]))
+        return Batches(len(self), make, batch_size, shuffle, seed=seed)
 
 
 def make_strips(images: Tensor, labels: Tensor, index: Tensor, n: int, min_digits: int = 3, max_digits: int = 6,
@@ -160,7 +138,7 @@ class StripEncoder(nn.Module):
         return a, length_mask(n, S)
 
 # %% ../nbs/11_captioning.ipynb #824fe0a7
-class Captioner(nn.Module):
+class Captioner(EncoderDecoder):
     "`StripEncoder` + the motivation chapter's GRU `Decoder`, with or without additive attention over the columns."
 
     def __init__(self, vocab_size: int, emb_dim: int = 32, hidden: int = 64, attention: bool = True):
@@ -169,36 +147,13 @@ class Captioner(nn.Module):
         self.init = nn.Linear(hidden, hidden)
         self.decoder = Decoder(vocab_size, emb_dim, hidden, "gru", attention)
 
-    def encode(self, images: Tensor, widths: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-        "-> annotations `(B, S, H)`, mask `(B, S)`, initial state `tanh(W_0 mean(a))` `(B, H)`."
+    def encode_source(self, images: Tensor, widths: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """images `(B, 8, W)`, widths `(B,)` -> annotations `(B, S, H)`, mask `(B, S)`, initial state
+        `tanh(W_0 mean(a))` `(B, H)` (the mean over the columns in use)."""
         a, mask = self.encoder(images, widths)
-        mean = (a * mask[..., None]).sum(1) / mask.sum(1, keepdim=True)
-        return a, mask, torch.tanh(self.init(mean))
-
-    def forward(self, images: Tensor, widths: Tensor, tgt_in: Tensor):
-        """Teacher-forced pass: images `(B, 8, W)`, widths `(B,)`, tgt_in `(B, T)` -> logits `(B, T, V)`,
-        weights `(B, T, S)` or None."""
-        if tgt_in.shape[0] != images.shape[0]:
-            raise ValueError(f"images {tuple(images.shape)} and tgt_in {tuple(tgt_in.shape)} disagree on the batch size")
-        a, mask, state = self.encode(images, widths)
-        return self.decoder(tgt_in, state, a, mask)
-
-    @torch.no_grad()
-    def greedy(self, images: Tensor, widths: Tensor, steps: int):
-        "Decode `steps` tokens, feeding back the most likely one -> tokens `(B, steps)`, weights `(B, steps, S)` or None."
-        a, mask, state = self.encode(images, widths)
-        return self.decoder.greedy(state, a, mask, steps)
+        return a, mask, torch.tanh(self.init(masked_mean(a, mask)))
 
 # %% ../nbs/11_captioning.ipynb #ba7dfc1e
-def decode_captions(tokens: Tensor) -> list[list[int]]:
-    "Token ids `(B, T)` -> one list of ids per row, cut before the first `<eos>`, padding dropped."
-    out = []
-    for row in tokens.tolist():
-        row = row[:row.index(EOS)] if EOS in row else row
-        out.append([t for t in row if t != PAD])
-    return out
-
-
 def caption_metrics(pred: Sequence[Sequence], ref: Sequence[Sequence]) -> dict[str, float]:
     """`exact`: share of captions equal to their reference; `word`: share of reference words equal to the
     predicted word at the same position."""

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Iterator, NamedTuple, Sequence
+from typing import Callable, NamedTuple, Sequence
 
 import torch
 from torch import Tensor
@@ -13,11 +13,19 @@ PAD, BOS, EOS = 0, 1, 2
 SPECIALS = ("<pad>", "<bos>", "<eos>")
 
 # %% auto #0
-__all__ = ['PAD', 'BOS', 'EOS', 'SPECIALS', 'DATA_ENV', 'DATA_DIR', 'REPOSITORY', 'PYTHON_DOCS_HOWTO', 'Vocab', 'Batch', 'pad',
-           'collate', 'SeqPairs', 'Batches', 'copy_task', 'recall_task', 'Lookup', 'LookupBatches', 'lookup_task',
-           'data_missing', 'read_jsonl']
+__all__ = ['PAD', 'BOS', 'EOS', 'SPECIALS', 'DATA_ENV', 'DATA_DIR', 'REPOSITORY', 'PYTHON_DOCS_HOWTO', 'cut', 'Vocab', 'Batch',
+           'pad', 'teacher_forcing', 'collate', 'Batches', 'SeqPairs', 'copy_task', 'recall_task', 'Lookup',
+           'lookup_task', 'data_missing', 'read_jsonl']
 
 # %% ../nbs/91_data.ipynb #d67358d9
+def cut(ids) -> list[int]:
+    """A decoded sequence as the model means it: the ids `(T,)` (a tensor or a list) up to its first `<eos>`,
+    without `<pad>` and `<bos>`. The one place where special tokens leave model output."""
+    ids = ids.tolist() if isinstance(ids, Tensor) else list(ids)
+    ids = ids[:ids.index(EOS)] if EOS in ids else ids
+    return [i for i in ids if i not in (PAD, BOS)]
+
+
 class Vocab:
     "Token strings <-> ids; ids 0, 1, 2 are `<pad>`, `<bos>`, `<eos>`, the `symbols` follow."
 
@@ -37,15 +45,17 @@ class Vocab:
         return [self.stoi[t] for t in tokens]
 
     def decode(self, ids, keep_special: bool = False) -> list[str]:
-        ids = ids.tolist() if isinstance(ids, Tensor) else ids
-        return [self.itos[i] for i in ids if keep_special or i >= len(SPECIALS)]
+        "Ids -> tokens, `cut` at the first `<eos>` (or every id as it is, `keep_special=True`)."
+        ids = ids.tolist() if isinstance(ids, Tensor) else list(ids)
+        return [self.itos[i] for i in (ids if keep_special else cut(ids))]
 
     def __repr__(self) -> str:
         return f"Vocab({len(self)} tokens: {' '.join(self.itos[:13])}{' ...' if len(self) > 13 else ''})"
 
 # %% ../nbs/91_data.ipynb #528e6259
 class Batch(NamedTuple):
-    "A padded batch: src `(B, S)`, src_len `(B,)`, tgt_in `(B, T)` (`<bos>` + target[:-1]), tgt_out `(B, T)`, tgt_len `(B,)`."
+    """A padded batch: src `(B, S)` (or `(B, S, F)` features, `(B, H, W)` images), src_len `(B,)`, tgt_in `(B, T)`
+    (`<bos>` + target[:-1]), tgt_out `(B, T)`, tgt_len `(B,)`."""
     src: Tensor
     src_len: Tensor
     tgt_in: Tensor
@@ -57,26 +67,65 @@ class Batch(NamedTuple):
 
 
 def pad(seqs: Sequence[Tensor], value: int = PAD) -> tuple[Tensor, Tensor]:
-    "Stack 1-D id tensors into `(B, max_len)`, filled with `value`; returns (padded, lengths `(B,)`)."
+    """Stack tensors `(len_i, ...)` into `(B, max_len, ...)`, filled with `value` (ids with `<pad>`, features
+    with 0); returns (padded, lengths `(B,)`)."""
     if len(seqs) == 0:
         raise ValueError("pad needs at least one sequence")
     lengths = torch.tensor([len(s) for s in seqs])
-    out = torch.full((len(seqs), int(lengths.max())), value, dtype=torch.long)
+    out = torch.full((len(seqs), int(lengths.max()), *seqs[0].shape[1:]), value, dtype=seqs[0].dtype)
     for i, s in enumerate(seqs):
         out[i, : len(s)] = s
     return out, lengths
+
+
+def teacher_forcing(tgt: Sequence[Tensor]) -> tuple[Tensor, Tensor, Tensor]:
+    "Targets -> `(tgt_in, tgt_out, tgt_len)`: the decoder's input is `<bos>` + target[:-1] (shifted right)."
+    t_out, t_len = pad(tgt)
+    t_in = torch.cat([torch.full((len(tgt), 1), BOS, dtype=t_out.dtype), t_out[:, :-1]], 1)
+    beyond = torch.arange(t_out.shape[1]) >= t_len[:, None]         # past a target's end: padding
+    return t_in.masked_fill(beyond, PAD), t_out, t_len
 
 
 def collate(src: Sequence[Tensor], tgt: Sequence[Tensor]) -> Batch:
     "Pad source and target sequences into a `Batch` (the decoder input is `<bos>` + target[:-1])."
     if len(src) != len(tgt):
         raise ValueError(f"collate needs as many targets as sources, got {len(src)} and {len(tgt)}")
-    s, s_len = pad(src)
-    t_out, t_len = pad(tgt)
-    t_in, _ = pad([torch.cat([torch.tensor([BOS]), t[:-1]]) for t in tgt])
-    return Batch(s, s_len, t_in, t_out, t_len)
+    return Batch(*pad(src), *teacher_forcing(tgt))
 
 # %% ../nbs/91_data.ipynb #718a4be6
+class Batches:
+    """Re-iterable batches of examples `0 .. n-1`, made by `make_batch(indices)`: the one batcher of the book.
+    Pass (epoch) `e` shuffles with seed `seed + e`, so runs are reproducible. With `bucket`, each window of
+    `window` batches is sorted by `lengths` before it is cut, so a batch holds examples of similar length (less
+    padding, fewer recurrent steps); the batches' order is shuffled again."""
+
+    def __init__(self, n: int, make_batch: Callable[[list[int]], object], batch_size: int, shuffle: bool = False,
+                 bucket: bool = False, lengths: Sequence[int] | None = None, seed: int = 0, window: int = 32):
+        if batch_size < 1 or n < 0:
+            raise ValueError(f"batch_size must be >= 1 and n >= 0, got batch_size={batch_size}, n={n}")
+        if bucket and (lengths is None or len(lengths) != n):
+            raise ValueError(f"bucket=True needs one length per example, got {None if lengths is None else len(lengths)} for {n}")
+        self.n, self.make_batch, self.batch_size, self.shuffle, self.bucket = n, make_batch, batch_size, shuffle, bucket
+        self.lengths, self.seed, self.window, self.epoch = lengths, seed, window, 0
+
+    def __len__(self) -> int:
+        return -(-self.n // self.batch_size)
+
+    def __iter__(self):
+        g = torch.Generator().manual_seed(self.seed + self.epoch)
+        self.epoch += 1
+        n, bs = self.n, self.batch_size
+        order = torch.randperm(n, generator=g).tolist() if self.shuffle else list(range(n))
+        if self.bucket:
+            w = self.window * bs
+            order = [j for i in range(0, n, w) for j in sorted(order[i:i + w], key=lambda j: self.lengths[j])]
+        chunks = [order[i:i + bs] for i in range(0, n, bs)]
+        if self.bucket and self.shuffle:
+            chunks = [chunks[i] for i in torch.randperm(len(chunks), generator=g).tolist()]
+        for idx in chunks:
+            yield self.make_batch(idx)
+
+
 @dataclass
 class SeqPairs:
     "Source/target id sequences (1-D long tensors) over `vocab`."
@@ -91,37 +140,10 @@ class SeqPairs:
     def __len__(self) -> int:
         return len(self.src)
 
-    def batches(self, batch_size: int, shuffle: bool = False, bucket: bool = False, seed: int = 0) -> "Batches":
-        "Iterable over `Batch`es; each pass (epoch) reshuffles with its own seed when `shuffle`."
-        return Batches(self, batch_size, shuffle, bucket, seed)
-
-
-class Batches:
-    "Re-iterable batches of a `SeqPairs`: epoch `e` shuffles with seed `seed + e`, so runs are reproducible."
-
-    def __init__(self, pairs: SeqPairs, batch_size: int, shuffle: bool, bucket: bool, seed: int):
-        if batch_size < 1:
-            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-        self.pairs, self.batch_size, self.shuffle, self.bucket, self.seed = pairs, batch_size, shuffle, bucket, seed
-        self.epoch = 0
-
-    def __len__(self) -> int:
-        return -(-len(self.pairs) // self.batch_size)
-
-    def __iter__(self) -> Iterator[Batch]:
-        g = torch.Generator().manual_seed(self.seed + self.epoch)
-        self.epoch += 1
-        n, bs = len(self.pairs), self.batch_size
-        order = torch.randperm(n, generator=g).tolist() if self.shuffle else list(range(n))
-        if self.bucket:  # sort windows of 32 batches by length, then shuffle the batches
-            window = 32 * bs
-            order = sum((sorted(order[i:i + window], key=lambda j: len(self.pairs.src[j]))
-                         for i in range(0, n, window)), [])
-        chunks = [order[i:i + bs] for i in range(0, n, bs)]
-        if self.bucket and self.shuffle:
-            chunks = [chunks[i] for i in torch.randperm(len(chunks), generator=g).tolist()]
-        for idx in chunks:
-            yield collate([self.pairs.src[i] for i in idx], [self.pairs.tgt[i] for i in idx])
+    def batches(self, batch_size: int, shuffle: bool = False, bucket: bool = False, seed: int = 0) -> Batches:
+        "`Batch`es of the pairs; each pass (epoch) reshuffles with its own seed when `shuffle`."
+        return Batches(len(self), lambda idx: collate([self.src[i] for i in idx], [self.tgt[i] for i in idx]),
+                       batch_size, shuffle, bucket, [len(s) for s in self.src], seed)
 
 # %% ../nbs/91_data.ipynb #525f43d9
 def _check_counts(n: int, min_len: int, max_len: int, n_symbols: int) -> None:
@@ -179,29 +201,10 @@ class Lookup:
         "The examples at `rows` (an index, slice or index tensor), as a `Lookup`."
         return Lookup(*(t[rows] for t in self.tensors()))
 
-    def batches(self, batch_size: int, shuffle: bool = False, seed: int = 0) -> "LookupBatches":
-        "Re-iterable batches; epoch `e` shuffles with seed `seed + e` when `shuffle`."
-        return LookupBatches(self, batch_size, shuffle, seed)
-
-
-class LookupBatches:
-    "Slices of a `Lookup`, reshuffled each epoch with its own seed (reproducible)."
-
-    def __init__(self, data: Lookup, batch_size: int, shuffle: bool, seed: int):
-        if batch_size < 1:
-            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-        self.data, self.batch_size, self.shuffle, self.seed, self.epoch = data, batch_size, shuffle, seed, 0
-
-    def __len__(self) -> int:
-        return -(-len(self.data) // self.batch_size)
-
-    def __iter__(self) -> Iterator[Lookup]:
-        g = torch.Generator().manual_seed(self.seed + self.epoch)
-        self.epoch += 1
-        n = len(self.data)
-        order = torch.randperm(n, generator=g) if self.shuffle else torch.arange(n)
-        for i in range(0, n, self.batch_size):
-            yield self.data[order[i:i + self.batch_size]]
+    def batches(self, batch_size: int, shuffle: bool = False, seed: int = 0) -> Batches:
+        "Re-iterable batches (each a `Lookup`); epoch `e` shuffles with seed `seed + e` when `shuffle`."
+        return Batches(len(self), lambda idx: self[torch.tensor(idx, dtype=torch.long)], batch_size, shuffle,
+                       seed=seed)
 
 
 def lookup_task(n: int, n_pairs: int, n_keys: int = 16, n_values: int = 16, seed: int = 0) -> Lookup:

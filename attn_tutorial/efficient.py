@@ -3,9 +3,7 @@
 # %% ../nbs/07_scale.ipynb #4d65083f
 from __future__ import annotations
 
-import gc
 import math
-import re
 
 import torch
 from torch import Tensor
@@ -13,7 +11,7 @@ from torch import Tensor
 from .attention import _check_attention_inputs, apply_mask, combine_masks
 
 # %% auto #0
-__all__ = ['chunked_attention', 'measure_peak_mib']
+__all__ = ['chunked_attention']
 
 # %% ../nbs/07_scale.ipynb #1f5ece5a
 def _tiles(L: int, S: int, query_block: int, key_block: int, is_causal: bool):
@@ -103,19 +101,3 @@ def chunked_attention(query: Tensor, key: Tensor, value: Tensor, attn_mask: Tens
     E = query.shape[-1]
     scale = (1 / math.sqrt(E) if E else 1.0) if scale is None else scale
     return _ChunkedAttention.apply(query, key, value, attn_mask, is_causal, scale, block_size, query_block_size)
-
-# %% ../nbs/07_scale.ipynb #84ee39ae
-def _status_kib(field: str) -> int:
-    return int(re.search(rf"^{field}:\s+(\d+) kB", open("/proc/self/status").read(), re.M).group(1))
-
-
-def measure_peak_mib(fn, *args, **kwargs) -> tuple[float, object]:
-    """Run `fn(*args, **kwargs)` and return `(MiB, result)`: how far the process's peak resident memory rose above
-    its resident memory just before the call. Linux only (reads `/proc/self/status`). Memory freed and kept by
-    the allocator from earlier calls is reused without showing up, so measure in a fresh process for the truth."""
-    gc.collect()                    # garbage freed during the call would lower the resident size under the peak
-    with open("/proc/self/clear_refs", "w") as f:                # reset the peak (VmHWM) to the current size
-        f.write("5")
-    before = _status_kib("VmRSS")
-    result = fn(*args, **kwargs)
-    return (_status_kib("VmHWM") - before) / 1024, result

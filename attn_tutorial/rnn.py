@@ -8,7 +8,8 @@ from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from .attention import length_mask, masked_softmax
-from .data import BOS, PAD
+from .data import PAD
+from .scores import AdditiveScore
 
 _CELLS = {"gru": (nn.GRU, nn.GRUCell), "lstm": (nn.LSTM, nn.LSTMCell)}
 
@@ -19,7 +20,7 @@ def _cell_types(cell: str):
     return _CELLS[cell]
 
 # %% auto #0
-__all__ = ['Encoder', 'AdditiveAttention', 'Decoder', 'Seq2Seq', 'count_parameters']
+__all__ = ['Encoder', 'Decoder', 'EncoderDecoder', 'Seq2Seq', 'count_parameters']
 
 # %% ../nbs/01_motivation.ipynb #b13f18f4
 class Encoder(nn.Module):
@@ -34,7 +35,8 @@ class Encoder(nn.Module):
         """src `(B, S)` token ids, src_len `(B,)` -> outputs `(B, S, H)` (zero at padding), final state
         (`(B, H)` for a GRU, a pair `((B, H), (B, H))` for an LSTM)."""
         if src.shape[0] != src_len.shape[0]:
-            raise ValueError(f"src {tuple(src.shape)} and src_len {tuple(src_len.shape)} disagree on the batch size")
+            raise ValueError(f"src {tuple(src.shape)} and src_len {tuple(src_len.shape)} disagree on the "
+                             f"batch size")
         if (src_len < 1).any() or (src_len > src.shape[1]).any():
             raise ValueError(f"src_len must lie in [1, {src.shape[1]}], got {src_len.tolist()}")
         packed = pack_padded_sequence(self.emb(src), src_len.cpu(), batch_first=True, enforce_sorted=False)
@@ -44,27 +46,6 @@ class Encoder(nn.Module):
         return out, state
 
 # %% ../nbs/01_motivation.ipynb #7543e44e
-class AdditiveAttention(nn.Module):
-    "Bahdanau's score `v·tanh(W_q q + W_k k)`, softmax over the real keys, weighted sum of the values."
-
-    def __init__(self, query_dim: int, key_dim: int, hidden: int):
-        super().__init__()
-        self.w_q = nn.Linear(query_dim, hidden, bias=False)
-        self.w_k = nn.Linear(key_dim, hidden)
-        self.v = nn.Linear(hidden, 1, bias=False)
-
-    def project_keys(self, keys: Tensor) -> Tensor:
-        "keys `(B, S, Ek)` -> `W_k keys` `(B, S, hidden)`: computed once per sequence, reused at every step."
-        return self.w_k(keys)
-
-    def forward(self, query: Tensor, projected_keys: Tensor, values: Tensor, mask: Tensor | None = None):
-        """query `(B, Eq)`, projected_keys `(B, S, hidden)`, values `(B, S, Ev)`, mask `(B, S)` (True = real)
-        -> context `(B, Ev)`, weights `(B, S)`."""
-        scores = self.v(torch.tanh(self.w_q(query)[:, None, :] + projected_keys)).squeeze(-1)   # (B, S)
-        weights = masked_softmax(scores, mask)
-        return (weights[:, :, None] * values).sum(1), weights
-
-# %% ../nbs/01_motivation.ipynb #b8f84400
 class Decoder(nn.Module):
     "A GRU/LSTM decoder run one step at a time, optionally attending over the encoder's outputs."
 
@@ -72,73 +53,80 @@ class Decoder(nn.Module):
         super().__init__()
         self.cell_name, self.hidden = cell, hidden
         self.emb = nn.Embedding(vocab_size, emb_dim, padding_idx=PAD)
-        self.attention = AdditiveAttention(hidden, hidden, hidden) if attention else None
+        self.attention = AdditiveScore(hidden, hidden, hidden) if attention else None
         ctx = hidden if attention else 0
         self.cell = _cell_types(cell)[1](emb_dim + ctx, hidden)
         self.out = nn.Linear(hidden + ctx, vocab_size)
 
-    def forward(self, tgt_in: Tensor, state, enc_out: Tensor, src_mask: Tensor):
-        """tgt_in `(B, T)` (`<bos>` + target[:-1]), state from the encoder, enc_out `(B, S, H)`, src_mask `(B, S)`
-        -> logits `(B, T, V)`, attention weights `(B, T, S)` (None without attention)."""
-        keys = self.attention.project_keys(enc_out) if self.attention is not None else None
-        logits, weights = [], []
-        for t in range(tgt_in.shape[1]):
-            step_logits, state, w = self.step(tgt_in[:, t], state, enc_out, keys, src_mask)
-            logits.append(step_logits)
-            weights.append(w)
-        return torch.stack(logits, 1), (torch.stack(weights, 1) if self.attention is not None else None)
-
-    def step(self, token: Tensor, state, enc_out: Tensor, keys: Tensor | None, src_mask: Tensor):
-        "One decoding step: token `(B,)` -> logits `(B, V)`, the new state, weights `(B, S)` or None."
+    def step(self, token: Tensor, state, annotations: Tensor, keys: Tensor | None, mask: Tensor):
+        """One step: token `(B,)`, the previous state, the encoder's `annotations (B, S, H)`, their projected
+        `keys` (`AdditiveScore.project_keys`, or None without attention) and `mask (B, S)` (True = real) ->
+        logits `(B, V)`, the new state, weights `(B, S)` or None."""
         x = self.emb(token)
         h = state[0] if self.cell_name == "lstm" else state
         context = w = None
-        if self.attention is not None:
-            context, w = self.attention(h, keys, enc_out, src_mask)   # the query is the previous state s_{t-1}
+        if self.attention is not None:          # the query is the previous state s_{t-1}
+            w = masked_softmax(self.attention(h[:, None], annotations, keys)[:, 0], mask)      # (B, S)
+            context = (w[:, None] @ annotations)[:, 0]                                      # (B, H)
             x = torch.cat([x, context], -1)
         state = self.cell(x, state)
         h = state[0] if self.cell_name == "lstm" else state
         return self.out(h if context is None else torch.cat([h, context], -1)), state, w
 
-    @torch.no_grad()
-    def greedy(self, state, enc_out: Tensor, src_mask: Tensor, steps: int):
-        """Decode `steps` tokens from `<bos>`, each step feeding back the most likely one, given the encoder's
-        state, outputs `(B, S, H)` and mask `(B, S)` -> tokens `(B, steps)`, weights `(B, steps, S)` or None."""
-        keys = self.attention.project_keys(enc_out) if self.attention is not None else None
-        token = torch.full((enc_out.shape[0],), BOS, dtype=torch.long, device=enc_out.device)
-        tokens, weights = [], []
-        for _ in range(steps):
-            logits, state, w = self.step(token, state, enc_out, keys, src_mask)
-            token = logits.argmax(-1)
-            tokens.append(token)
+    def forward(self, tgt_in: Tensor, state, annotations: Tensor, keys: Tensor | None, mask: Tensor):
+        """Teacher forcing: tgt_in `(B, T)` (`<bos>` + target[:-1]) -> logits `(B, T, V)`, weights `(B, T, S)`
+        (None without attention)."""
+        logits, weights = [], []
+        for t in range(tgt_in.shape[1]):
+            step_logits, state, w = self.step(tgt_in[:, t], state, annotations, keys, mask)
+            logits.append(step_logits)
             weights.append(w)
-        return torch.stack(tokens, 1), (torch.stack(weights, 1) if keys is not None else None)
+        return torch.stack(logits, 1), (torch.stack(weights, 1) if self.attention is not None else None)
+
+# %% ../nbs/01_motivation.ipynb #6d693d90
+class EncoderDecoder(nn.Module):
+    """An encoder of any source and the recurrent `Decoder`. A subclass sets `self.decoder` and defines
+    `encode_source(src, src_len) -> (annotations (B, S, H), mask (B, S), initial state)`; this class gives the
+    teacher-forced `forward` and what the searches of `attn_tutorial.search` need (`encode`, `start`, `step`)."""
+
+    def encode(self, src: Tensor, src_len: Tensor):
+        "-> `(annotations, keys, mask, initial state)`: the source encoded once, its keys projected once."
+        annotations, mask, state = self.encode_source(src, src_len)
+        attn = self.decoder.attention
+        return annotations, (None if attn is None else attn.project_keys(annotations)), mask, state
+
+    def forward(self, src: Tensor, src_len: Tensor, tgt_in: Tensor):
+        """Teacher-forced pass: `src`, `src_len (B,)`, `tgt_in (B, T)` -> logits `(B, T, V)`, weights
+        `(B, T, S)` or None."""
+        if tgt_in.shape[0] != src.shape[0]:
+            raise ValueError(f"src {tuple(src.shape)} and tgt_in {tuple(tgt_in.shape)} disagree on the batch size")
+        annotations, keys, mask, state = self.encode(src, src_len)
+        return self.decoder(tgt_in, state, annotations, keys, mask)
+
+    def start(self, memory, use_cache: bool = True):
+        return memory[3]                         # a recurrent state is its own cache
+
+    def step(self, prefix: Tensor, state, memory, need_weights: bool = False):
+        annotations, keys, mask, _ = memory
+        return self.decoder.step(prefix[:, -1], state, annotations, keys, mask)
 
 # %% ../nbs/01_motivation.ipynb #b242f2c4
-class Seq2Seq(nn.Module):
+class Seq2Seq(EncoderDecoder):
     "RNN encoder-decoder, with or without additive attention; batch first, padding handled with lengths."
 
     def __init__(self, vocab_size: int, emb_dim: int = 32, hidden: int = 64, cell: str = "gru",
                  attention: bool = False):
         super().__init__()
         if vocab_size < 1 or emb_dim < 1 or hidden < 1:
-            raise ValueError(f"sizes must be >= 1, got vocab_size={vocab_size}, emb_dim={emb_dim}, hidden={hidden}")
+            raise ValueError(f"sizes must be >= 1, got vocab_size={vocab_size}, emb_dim={emb_dim}, "
+                             f"hidden={hidden}")
         self.encoder = Encoder(vocab_size, emb_dim, hidden, cell)
         self.decoder = Decoder(vocab_size, emb_dim, hidden, cell, attention)
 
-    def forward(self, src: Tensor, src_len: Tensor, tgt_in: Tensor):
-        """Teacher-forced pass: src `(B, S)`, src_len `(B,)`, tgt_in `(B, T)` -> logits `(B, T, V)`,
-        weights `(B, T, S)` or None."""
-        if tgt_in.shape[0] != src.shape[0]:
-            raise ValueError(f"src {tuple(src.shape)} and tgt_in {tuple(tgt_in.shape)} disagree on the batch size")
-        enc_out, state = self.encoder(src, src_len)
-        return self.decoder(tgt_in, state, enc_out, length_mask(src_len, src.shape[1]))
-
-    @torch.no_grad()
-    def greedy(self, src: Tensor, src_len: Tensor, steps: int):
-        "Decode `steps` tokens, each step feeding back the most likely one -> tokens `(B, steps)`, weights or None."
-        enc_out, state = self.encoder(src, src_len)
-        return self.decoder.greedy(state, enc_out, length_mask(src_len, src.shape[1]), steps)
+    def encode_source(self, src: Tensor, src_len: Tensor):
+        "src `(B, S)`, src_len `(B,)` -> the encoder's outputs `(B, S, H)`, their mask, its final state."
+        out, state = self.encoder(src, src_len)
+        return out, length_mask(src_len, src.shape[1]), state
 
 
 def count_parameters(model: nn.Module) -> int:

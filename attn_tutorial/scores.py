@@ -108,7 +108,8 @@ class BilinearScore(nn.Module):
 
 class AdditiveScore(nn.Module):
     """Additive (Bahdanau) score `vᵀ tanh(W_q q + W_k k)`: query `(..., L, query_dim)`, key `(..., S, key_dim)`
-    -> `(..., L, S)`, through a hidden tensor `(..., L, S, hidden)`."""
+    -> `(..., L, S)`, through a hidden tensor `(..., L, S, hidden)`. Keys that are scored many times (at every
+    step of an RNN decoder) can be projected once with `project_keys` and passed as `projected`."""
 
     def __init__(self, query_dim: int, key_dim: int, hidden: int):
         super().__init__()
@@ -117,9 +118,14 @@ class AdditiveScore(nn.Module):
         self.w_k = nn.Linear(key_dim, hidden, bias=True)
         self.v = nn.Linear(hidden, 1, bias=False)
 
-    def forward(self, query: Tensor, key: Tensor) -> Tensor:
+    def project_keys(self, key: Tensor) -> Tensor:
+        "`W_k k + b` `(..., S, hidden)`."
+        return self.w_k(key)
+
+    def forward(self, query: Tensor, key: Tensor, projected: Tensor | None = None) -> Tensor:
         _check_query_key(query, key, "AdditiveScore", self.query_dim, self.key_dim)
-        hidden = torch.tanh(self.w_q(query).unsqueeze(-2) + self.w_k(key).unsqueeze(-3))  # (..., L, S, hidden)
+        k = self.project_keys(key) if projected is None else projected
+        hidden = torch.tanh(self.w_q(query).unsqueeze(-2) + k.unsqueeze(-3))      # (..., L, S, hidden)
         return self.v(hidden).squeeze(-1)
 
 # %% ../nbs/03_scores.ipynb #079fe2ff

@@ -12,11 +12,13 @@ import matplotlib.pyplot as plt
 import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
-from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence, pad_sequence
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from .attention import length_mask
-from .data import BOS, DATA_DIR, EOS, Batch, Vocab, data_missing, pad
-from .rnn import Decoder
+from .data import (DATA_DIR, EOS, Batch, Batches, Vocab, data_missing, pad,
+                                teacher_forcing)
+from .rnn import Decoder, EncoderDecoder
+from .search import greedy
 from .viz import plot_attention
 
 SAMPLE_RATE = 8000
@@ -27,7 +29,7 @@ SPEECH_HOWTO = ("regenerate it with `python data/speech_digits/extract.py` (need
 # %% auto #0
 __all__ = ['SAMPLE_RATE', 'SPEECH_DIR', 'SPEECH_HOWTO', 'read_wav', 'load_recordings', 'trim_silence', 'change_speed',
            'Utterance', 'synthesize', 'digit_strings', 'make_splits', 'hz_to_mel', 'mel_to_hz', 'mel_centres',
-           'mel_filterbank', 'log_mel', 'normalize', 'stack_frames', 'featurize', 'collate_speech', 'SpeechBatches',
+           'mel_filterbank', 'log_mel', 'normalize', 'stack_frames', 'featurize', 'collate_speech', 'speech_batches',
            'word_targets', 'Listener', 'ListenAttendSpell', 'transcribe', 'edit_distance', 'word_error_rate',
            'state_times', 'attention_in_span', 'plot_alignment']
 
@@ -214,39 +216,17 @@ def collate_speech(feats: list[Tensor], targets: list[Tensor]) -> Batch:
     tgt_in (`<bos>` + target[:-1]), tgt_out, tgt_len."""
     if len(feats) != len(targets) or not feats:
         raise ValueError(f"need as many targets as features and at least one, got {len(feats)} and {len(targets)}")
-    t_out, t_len = pad(targets)
-    t_in, _ = pad([torch.cat([torch.tensor([BOS]), t[:-1]]) for t in targets])
-    return Batch(pad_sequence(feats, batch_first=True), torch.tensor([len(f) for f in feats]), t_in, t_out, t_len)
+    return Batch(*pad(feats), *teacher_forcing(targets))
 
 
-class SpeechBatches:
+def speech_batches(feats: list[Tensor], targets: list[Tensor], batch_size: int, shuffle: bool = False,
+                   bucket: bool = False, seed: int = 0) -> Batches:
     """Re-iterable batches of (features, targets); pass `e` shuffles with seed `seed + e` when `shuffle`. With
     `bucket`, each batch holds utterances of similar length (less padding, fewer recurrent steps)."""
-
-    def __init__(self, feats: list[Tensor], targets: list[Tensor], batch_size: int, shuffle: bool = False,
-                 bucket: bool = False, seed: int = 0):
-        if len(feats) != len(targets) or batch_size < 1:
-            raise ValueError(f"need as many targets as features and batch_size >= 1, got {len(feats)}, "
-                             f"{len(targets)}, {batch_size}")
-        self.feats, self.targets, self.batch_size = feats, targets, batch_size
-        self.shuffle, self.bucket, self.seed, self.epoch = shuffle, bucket, seed, 0
-
-    def __len__(self) -> int:
-        return -(-len(self.feats) // self.batch_size)
-
-    def __iter__(self):
-        g = torch.Generator().manual_seed(self.seed + self.epoch)
-        self.epoch += 1
-        n, bs = len(self.feats), self.batch_size
-        order = torch.randperm(n, generator=g).tolist() if self.shuffle else list(range(n))
-        if self.bucket:               # sort windows of 16 batches by length; the batches' order stays random
-            order = [j for i in range(0, n, 16 * bs)
-                     for j in sorted(order[i: i + 16 * bs], key=lambda j: len(self.feats[j]))]
-        chunks = [order[i: i + bs] for i in range(0, n, bs)]
-        if self.bucket and self.shuffle:
-            chunks = [chunks[i] for i in torch.randperm(len(chunks), generator=g).tolist()]
-        for idx in chunks:
-            yield collate_speech([self.feats[j] for j in idx], [self.targets[j] for j in idx])
+    if len(feats) != len(targets):
+        raise ValueError(f"need as many targets as features, got {len(feats)} and {len(targets)}")
+    return Batches(len(feats), lambda idx: collate_speech([feats[j] for j in idx], [targets[j] for j in idx]),
+                   batch_size, shuffle, bucket, [len(f) for f in feats], seed, window=16)
 
 
 def word_targets(utts: list[Utterance], vocab: Vocab) -> list[Tensor]:
@@ -300,7 +280,7 @@ class Listener(nn.Module):
         return self.proj(x), lengths, torch.tanh(self.bridge(torch.cat([final[0], final[1]], -1)))
 
 
-class ListenAttendSpell(nn.Module):
+class ListenAttendSpell(EncoderDecoder):
     "A `Listener` and the GRU `Decoder` of `attn_tutorial.rnn`, with or without additive attention over the states."
 
     def __init__(self, in_dim: int, vocab_size: int, enc_hidden: int = 64, hidden: int = 64, emb_dim: int = 16,
@@ -309,34 +289,17 @@ class ListenAttendSpell(nn.Module):
         self.listener = Listener(in_dim, enc_hidden, hidden, stride, pyramid)
         self.decoder = Decoder(vocab_size, emb_dim, hidden, "gru", attention)
 
-    def encode(self, src: Tensor, src_len: Tensor):
-        "-> encoder states `(B, S', H)`, initial decoder state `(B, H)`, mask `(B, S')` (True = a real state)."
+    def encode_source(self, src: Tensor, src_len: Tensor):
+        "src `(B, S, F)`, src_len `(B,)` -> states `(B, S', H)`, mask `(B, S')` (True = a real state), state `(B, H)`."
         out, lengths, state = self.listener(src, src_len)
-        return out, state, length_mask(lengths, out.shape[1])
-
-    def forward(self, src: Tensor, src_len: Tensor, tgt_in: Tensor):
-        """Teacher-forced pass: src `(B, S, F)`, src_len `(B,)`, tgt_in `(B, T)` -> logits `(B, T, V)`,
-        weights `(B, T, S')` (None without attention)."""
-        if tgt_in.shape[0] != src.shape[0]:
-            raise ValueError(f"src {tuple(src.shape)} and tgt_in {tuple(tgt_in.shape)} disagree on the batch size")
-        out, state, mask = self.encode(src, src_len)
-        return self.decoder(tgt_in, state, out, mask)
-
-    @torch.no_grad()
-    def greedy(self, src: Tensor, src_len: Tensor, steps: int):
-        "Decode `steps` tokens, feeding back the most likely one -> tokens `(B, steps)`, weights `(B, steps, S')` or None."
-        out, state, mask = self.encode(src, src_len)
-        return self.decoder.greedy(state, out, mask, steps)
+        return out, length_mask(lengths, out.shape[1]), state
 
 
 def transcribe(model: ListenAttendSpell, src: Tensor, src_len: Tensor, vocab: Vocab, max_words: int = 10):
     """Greedy transcripts: a list of word lists (each cut at its first `<eos>`), and the attention weights
     `(B, max_words + 1, S')` (None without attention)."""
-    tokens, weights = model.greedy(src, src_len, max_words + 1)
-    words = []
-    for row in tokens.tolist():
-        words.append(vocab.decode(row[: row.index(EOS)] if EOS in row else row))
-    return words, weights
+    found = greedy(model, src, src_len, max_words + 1, need_weights=True)
+    return [vocab.decode(row) for row in found.tokens], found.weights
 
 # %% ../nbs/12_speech.ipynb #d41f554c
 def edit_distance(ref: list[str], hyp: list[str]) -> int:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import math
 import random
-import statistics
 import sys
 import time
 from dataclasses import dataclass, field
@@ -16,10 +15,11 @@ import torch
 from torch import nn
 
 from .data import PAD
+from .search import greedy
 
 # %% auto #0
-__all__ = ['seed_everything', 'default_device', 'to_device', 'Progress', 'History', 'fit', 'cycle_batches', 'saved_tensor_bytes',
-           'seq2seq_loss', 'seq2seq_accuracy', 'median_time', 'record']
+__all__ = ['seed_everything', 'default_device', 'to_device', 'Progress', 'History', 'warmup_rsqrt', 'cosine_decay', 'fit',
+           'cycle_batches', 'seq2seq_loss', 'seq2seq_accuracy']
 
 # %% ../nbs/92_train.ipynb #a1cbf1a4
 def seed_everything(seed: int = 0) -> None:
@@ -88,16 +88,19 @@ def _in_notebook() -> bool:
     except ImportError:
         return False
 
-# %% ../nbs/92_train.ipynb #747e9d48
+# %% ../nbs/92_train.ipynb #9aa8c78f
 @dataclass
 class History:
-    "What a run of `fit` recorded: the loss at every step, evaluations every `eval_every` steps."
+    "What a run of `fit` recorded: the loss at every step, evaluations every `eval_every` steps (and at the end)."
     steps: list[int] = field(default_factory=list)
     losses: list[float] = field(default_factory=list)
     eval_steps: list[int] = field(default_factory=list)
+    eval_seconds: list[float] = field(default_factory=list)
     evals: list[dict] = field(default_factory=list)
     seconds: float = 0.0
     stopped_early: bool = False
+    best_step: int | None = None              # with `keep_best`: the evaluation whose weights were kept
+    final_state: dict | None = None           # ... and the last step's weights, which they replaced
 
     def metric(self, name: str) -> list[float]:
         "The evaluation metric `name` at each of `eval_steps`."
@@ -112,49 +115,69 @@ class History:
         return next((s for s, v in zip(self.eval_steps, self.metric(name)) if v >= level), math.inf)
 
 
+def warmup_rsqrt(warmup: int) -> Callable[[int], float]:
+    "The Transformer's schedule, as a factor of the learning rate: linear warm-up over `warmup` steps, then 1/√step."
+    return lambda step: min((step + 1) / warmup, (warmup / (step + 1)) ** 0.5)
+
+
+def cosine_decay(steps: int, warmup: int = 0) -> Callable[[int], float]:
+    """A factor of the learning rate that warms up linearly over `warmup` steps, then falls along half a cosine
+    to 0 at `steps`. Ending at a small rate lets a run settle: its result depends far less on the seed."""
+    def factor(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / warmup
+        return 0.5 * (1 + math.cos(math.pi * min(step - warmup, steps - warmup) / max(steps - warmup, 1)))
+    return factor
+
+# %% ../nbs/92_train.ipynb #1e2f092f
 def fit(
     model: nn.Module,
     loss_fn: Callable,                       # loss_fn(model, batch) -> scalar loss tensor
-    batches: Iterable,                       # re-iterable; cycled through until `steps` steps are done
-    steps: int,
+    batches: Iterable,                       # re-iterable; cycled through until the run ends
+    steps: int | None = None,                # at most this many steps ...
     *,
+    seconds: float | None = None,            # ... and at most this long (whichever comes first)
     lr: float = 3e-3,
+    betas: tuple[float, float] = (0.9, 0.999),
+    schedule: Callable[[int], float] | None = None,   # the learning rate at step s is lr * schedule(s)
     clip: float | None = 1.0,                # max gradient norm; None: no clipping
-    eval_fn: Callable | None = None,         # eval_fn(model) -> dict of metrics, run in eval mode without grad
+    eval_fn: Callable | None = None,         # eval_fn(model) -> dict of metrics, in eval mode without grad
     eval_every: int = 100,
     target: tuple[str, float] | None = None, # stop once eval_fn(model)[name] >= value
+    keep_best: str | None = None,            # end with the weights of the best evaluation of this metric
     device: torch.device | str | None = None,
     progress: bool = True,
     desc: str = "",
 ) -> History:
-    """Train `model` with Adam for `steps` steps (fewer if `target` is reached); return its `History`.
-
-    The batches, model and optimizer live on `device` (default: CUDA when available). Seed before calling
-    (`seed_everything`) for a reproducible run.
-    """
-    if steps < 1:
-        raise ValueError(f"steps must be >= 1, got {steps}")
-    if target is not None and eval_fn is None:
-        raise ValueError("a target needs an eval_fn to measure it")
-    device = torch.device(device) if device is not None else default_device()
-    model.to(device)
-    opt = torch.optim.Adam(model.parameters(), lr=lr)
-    hist, bar = History(), Progress(steps, desc, progress)
-    start, info = time.perf_counter(), ""
+    """Train `model` with Adam until `steps` steps or `seconds` have passed (or `target` is reached); return its
+    `History`. Under `torch.distributed` (e.g. `torchrun`) the model is wrapped in DistributedDataParallel,
+    every process steps on its own batches, the first process evaluates, and all stop after the same step.
+    Batches, model and optimizer live on `device` (default: CUDA when available). Seed first for a
+    reproducible run (a time limit is not reproducible)."""
+    if steps is None and seconds is None:
+        raise ValueError("fit needs steps or seconds (or both) to know when to stop")
+    if (steps is not None and steps < 1) or (seconds is not None and seconds <= 0):
+        raise ValueError(f"steps must be >= 1 and seconds > 0, got steps={steps}, seconds={seconds}")
+    if (target is not None or keep_best is not None) and eval_fn is None:
+        raise ValueError("target and keep_best need an eval_fn to measure them")
+    run = _Run(model, device, steps, seconds)
+    opt = torch.optim.Adam(model.parameters(), lr=lr, betas=betas)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, schedule) if schedule is not None else None
+    hist, bar = History(), Progress(steps or round(seconds), desc, progress and run.rank == 0)
+    batch_iter, info, best, best_state = iter(cycle_batches(batches)), "", -math.inf, None
 
     def evaluate(step):
-        model.eval()
-        with torch.no_grad():
-            metrics = eval_fn(model)
-        model.train()
-        hist.eval_steps.append(step)
-        hist.evals.append(dict(metrics))
-        return metrics
+        nonlocal info, best, best_state
+        metrics = _evaluate(model, eval_fn, hist, step, run.elapsed())
+        if keep_best is not None and metrics[keep_best] > best:
+            best, best_state, hist.best_step = metrics[keep_best], _copy_state(model), step
+        hist.stopped_early = target is not None and metrics[target[0]] >= target[1]
+        info = " ".join(f"{k} {v:.3f}" for k, v in metrics.items())
 
     model.train()
-    batch_iter = iter(cycle_batches(batches))
-    for step in range(1, steps + 1):
-        loss = loss_fn(model, to_device(next(batch_iter), device))
+    while not run.over(len(hist.steps), hist.stopped_early):
+        step = len(hist.steps) + 1
+        loss = loss_fn(run.net, to_device(next(batch_iter), run.device))
         if not torch.isfinite(loss):
             raise FloatingPointError(f"the loss became {loss.item()} at step {step}")
         opt.zero_grad(set_to_none=True)
@@ -162,19 +185,71 @@ def fit(
         if clip is not None:
             nn.utils.clip_grad_norm_(model.parameters(), clip)
         opt.step()
+        if sched is not None:
+            sched.step()
         hist.steps.append(step)
         hist.losses.append(loss.item())
-        if eval_fn is not None and (step % eval_every == 0 or step == steps):
-            metrics = evaluate(step)
-            info = " ".join(f"{k} {v:.3f}" for k, v in metrics.items())
-            if target is not None and metrics[target[0]] >= target[1]:
-                hist.stopped_early = step < steps
-                break
-        if step % 10 == 0 or step == steps:
-            bar.update(step, f"loss {loss.item():.3f} {info}")
-    hist.seconds = time.perf_counter() - start
-    bar.close(hist.steps[-1], f"loss {hist.losses[-1]:.3f} {info}" + (" (target reached)" if hist.stopped_early else ""))
+        if eval_fn is not None and run.rank == 0 and step % eval_every == 0:
+            evaluate(step)
+        if step % 10 == 0:
+            bar.update(run.progress(step), f"loss {loss.item():.3f} {info}")
+    if eval_fn is not None and run.rank == 0 and hist.eval_steps[-1:] != hist.steps[-1:]:
+        evaluate(hist.steps[-1])                          # the final weights are measured too
+    hist.seconds = run.elapsed()
+    hist.stopped_early = hist.stopped_early and not (run.steps is not None and len(hist.steps) >= run.steps)
+    if best_state is not None and hist.best_step != hist.steps[-1]:
+        hist.final_state = _copy_state(model)
+        model.load_state_dict(best_state)
+    bar.close(run.progress(len(hist.steps)), f"loss {hist.losses[-1]:.3f} {info}"
+              + (" (target reached)" if hist.stopped_early else ""))
     return hist
+
+# %% ../nbs/92_train.ipynb #ef715903
+class _Run:
+    "When a run of `fit` ends, on one process or several (which agree: all stop after the same step)."
+
+    def __init__(self, model: nn.Module, device, steps: int | None, seconds: float | None):
+        import torch.distributed as dist
+        self.distributed = dist.is_available() and dist.is_initialized()
+        self.rank = dist.get_rank() if self.distributed else 0
+        self.device = torch.device(device) if device is not None else default_device()
+        model.to(self.device)
+        self.net = model
+        if self.distributed:
+            ids = [self.device.index] if self.device.type == "cuda" else None
+            self.net = nn.parallel.DistributedDataParallel(model, device_ids=ids)
+        self.steps, self.seconds, self.start = steps, seconds, time.perf_counter()
+
+    def elapsed(self) -> float:
+        return time.perf_counter() - self.start
+
+    def over(self, done: int, target_reached: bool) -> bool:
+        stop = target_reached or (self.steps is not None and done >= self.steps) or \
+            (self.seconds is not None and self.elapsed() >= self.seconds)
+        if self.distributed:                 # the first process's target, any process's clock: all agree
+            import torch.distributed as dist
+            flag = torch.tensor(float(stop), device=self.device)
+            dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+            stop = bool(flag.item())
+        return stop
+
+    def progress(self, step: int) -> int:
+        return step if self.steps is not None else min(round(self.elapsed()), round(self.seconds))
+
+
+def _evaluate(model: nn.Module, eval_fn: Callable, hist: History, step: int, seconds: float) -> dict:
+    model.eval()
+    with torch.no_grad():
+        metrics = dict(eval_fn(model))
+    model.train()
+    hist.eval_steps.append(step)
+    hist.eval_seconds.append(seconds)
+    hist.evals.append(metrics)
+    return metrics
+
+
+def _copy_state(model: nn.Module) -> dict:
+    return {k: v.detach().clone() for k, v in model.state_dict().items()}
 
 
 def cycle_batches(batches: Iterable):
@@ -187,71 +262,19 @@ def cycle_batches(batches: Iterable):
         if empty:
             raise ValueError("batches is empty")
 
-# %% ../nbs/92_train.ipynb #aa677847
-def saved_tensor_bytes(fn: Callable, *args, **kwargs) -> tuple[int, object]:
-    """Run `fn(*args, **kwargs)` and return `(bytes, result)`: the bytes of the distinct tensor storages autograd
-    saved for the backward pass (parameters saved by an operation count too)."""
-    seen: dict[int, int] = {}
-
-    def pack(t: torch.Tensor):
-        storage = t.untyped_storage()
-        seen[storage.data_ptr()] = storage.nbytes()
-        return t
-
-    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
-        result = fn(*args, **kwargs)
-    return sum(seen.values()), result
-
 # %% ../nbs/92_train.ipynb #5be0a473
-def seq2seq_loss(model: nn.Module, batch) -> torch.Tensor:
-    "Teacher-forced cross-entropy of `model(batch.src, batch.src_len, batch.tgt_in)` against `batch.tgt_out`, padding ignored."
+def seq2seq_loss(model: nn.Module, batch, smoothing: float = 0.0) -> torch.Tensor:
+    """Teacher-forced cross-entropy of `model(batch.src, batch.src_len, batch.tgt_in)` against `batch.tgt_out`,
+    padding ignored, with label smoothing `smoothing` (0: none)."""
     logits = model(batch.src, batch.src_len, batch.tgt_in)[0]
-    return nn.functional.cross_entropy(logits.flatten(0, 1), batch.tgt_out.flatten(), ignore_index=PAD)
+    return nn.functional.cross_entropy(logits.flatten(0, 1), batch.tgt_out.flatten(), ignore_index=PAD,
+                                       label_smoothing=smoothing)
 
 
 def seq2seq_accuracy(model: nn.Module, pairs) -> float:
     "Share of target tokens (padding excluded) that greedy decoding, feeding back its own outputs, gets right."
     device = next(model.parameters()).device
     b = to_device(next(iter(pairs.batches(len(pairs)))), device)
-    pred = model.greedy(b.src, b.src_len, b.tgt_out.shape[1])[0]
+    pred = greedy(model, b.src, b.src_len, b.tgt_out.shape[1]).tokens
     real = b.tgt_out != PAD
     return ((pred == b.tgt_out) & real).sum().item() / real.sum().item()
-
-# %% ../nbs/92_train.ipynb #35777b30
-def median_time(fn: Callable, repeats: int = 5, warmup: int = 1) -> float:
-    "Median seconds of `fn()` over `repeats` runs, after `warmup` untimed runs."
-    if repeats < 1:
-        raise ValueError(f"repeats must be >= 1, got {repeats}")
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
-
-# %% ../nbs/92_train.ipynb #61793289
-import json
-from pathlib import Path
-
-_recorded: set = set()
-
-
-def record(chapter: str,                  # the notebook's name, e.g. "06_transformer"
-           name: str,                     # what was measured, as the conclusion's table should say it
-           value: float,
-           fmt: str = ".3f",              # how to show it: a format spec such as ".1%" or ",.0f"
-           folder: str | Path = "results",
-) -> float:
-    "Save one key result of `chapter` to `folder/<chapter>.json` and return `value`."
-    value = float(value)                  # numpy and torch scalars become plain floats, which JSON can hold
-    format(value, fmt)                    # a bad format spec fails here, not in the conclusion
-    path = Path(folder) / f"{chapter}.json"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    key = (str(Path(folder).resolve()), chapter)
-    results = json.loads(path.read_text()) if key in _recorded and path.exists() else {}
-    _recorded.add(key)
-    results[name] = {"value": float(f"{value:.6g}"), "format": fmt}   # 6 significant digits: reruns do not churn
-    path.write_text(json.dumps(results, indent=1) + "\n")
-    return value

@@ -11,7 +11,6 @@ from fastcore.basics import patch
 from torch import Tensor, nn
 
 from .attention import _shape, length_mask
-from .data import BOS, EOS, PAD
 from .multihead import KVCache, MultiHeadAttention
 
 # %% auto #0
@@ -287,84 +286,19 @@ def attention_maps(self: Transformer, src: Tensor, src_len: Tensor, tgt_in: Tens
 
 # %% ../nbs/06_transformer.ipynb #42269ebe
 @patch
-def _next_log_probs(self: Transformer, logits: Tensor) -> Tensor:
-    "Log-probabilities `(B, V)` of the next token from its logits, `<pad>` and `<bos>` excluded (never generated)."
-    return torch.log_softmax(logits.index_fill(-1, torch.tensor([PAD, BOS], device=logits.device),
-                                               float("-inf")), dim=-1)
+def start(self: Transformer, memory, use_cache: bool = True) -> list[dict] | None:
+    "The decoder's state before the first token: one empty key/value cache per layer (None: recompute each step)."
+    return [layer.decoder_cache() for layer in self.decoder] if use_cache else None
 
 
 @patch
-@torch.no_grad()
-def greedy(self: Transformer, src: Tensor, src_len: Tensor, steps: int, use_cache: bool = True,
-           eos: int | None = EOS):
-    """Decode `steps` tokens, feeding back the most likely one -> `(tokens (B, steps), log_prob (B,))`. A
-    sequence ends at its first `eos` (padding after it); the log-probability sums up to and including it.
-    `use_cache=False` recomputes the decoder over the whole prefix at every step instead."""
-    memory, pad, _ = self.encode(src, src_len)
-    B = src.shape[0]
-    tokens = torch.full((B, 1), BOS, dtype=torch.long, device=src.device)
-    caches = [layer.decoder_cache() for layer in self.decoder]
-    total, done = torch.zeros(B, device=src.device), torch.zeros(B, dtype=torch.bool, device=src.device)
-    for t in range(steps):
-        if use_cache:
-            logits = self.decode(tokens[:, -1:], memory, pad, caches=caches, offset=t)[0][:, -1]
-        else:
-            logits = self.decode(tokens, memory, pad)[0][:, -1]
-        best, token = self._next_log_probs(logits).max(-1)
-        total += best.masked_fill(done, 0.0)
-        token = token.masked_fill(done, PAD)                    # a finished sequence is padded
-        if eos is not None:
-            done |= token == eos
-        tokens = torch.cat([tokens, token[:, None]], dim=1)
-    return tokens[:, 1:], total
-
-# %% ../nbs/06_transformer.ipynb #80cf95da
-@patch
-@torch.no_grad()
-def beam_search(self: Transformer, src: Tensor, src_len: Tensor, steps: int, beam_size: int = 4,
-                eos: int | None = EOS):
-    """Beam search -> `(tokens (B, steps), log_prob (B,))`, the most probable sequence found (a sequence ends at
-    its first `eos`; later tokens are padding). Keeps `beam_size` prefixes per example. Plain beam search can
-    prune the greedy prefix and end worse than greedy; the greedy sequence is scored as a candidate too, so
-    the result is never less probable than greedy's."""
-    if beam_size < 1:
-        raise ValueError(f"beam_size must be >= 1, got {beam_size}")
-    out_tokens, out_lp = self.greedy(src, src_len, steps, eos=eos)
-    for b in range(src.shape[0] if steps > 0 else 0):
-        tokens, lp = self._beam_one(src[b:b + 1], src_len[b:b + 1], steps, beam_size, eos)
-        if lp > out_lp[b]:
-            out_tokens[b], out_lp[b] = tokens, lp
-    return out_tokens, out_lp
-
-
-@patch
-def _beam_one(self: Transformer, src: Tensor, src_len: Tensor, steps: int, k: int, eos: int | None):
-    memory, pad, _ = self.encode(src, src_len)
-    seqs = torch.full((1, 1), BOS, dtype=torch.long, device=src.device)   # (beams, t + 1)
-    scores = torch.zeros(1, device=src.device)
-    caches = [layer.decoder_cache() for layer in self.decoder]
-    best_tokens, best_lp = None, -math.inf
-    for t in range(steps):
-        n = seqs.shape[0]
-        logits = self.decode(seqs[:, -1:], memory.expand(n, -1, -1), pad.expand(n, -1), caches=caches,
-                             offset=t)[0][:, -1]
-        logp = self._next_log_probs(logits)
-        cand = (scores[:, None] + logp).flatten()                          # (beams * V,)
-        top, idx = cand.topk(min(k, cand.numel()))
-        origin, token = idx // logp.shape[1], idx % logp.shape[1]
-        seqs, scores = torch.cat([seqs[origin], token[:, None]], dim=1), top
-        finished = token == eos if eos is not None else torch.zeros_like(token, dtype=torch.bool)
-        if t == steps - 1:
-            finished = torch.ones_like(finished)
-        for i in finished.nonzero().flatten().tolist():
-            if scores[i] > best_lp:
-                best_lp, best_tokens = scores[i].item(), seqs[i, 1:]
-        keep = origin[~finished]                                           # the beams that go on, and their origin
-        if not len(keep) or scores[~finished].max() <= best_lp:            # no open beam can still win
-            break
-        seqs, scores = seqs[~finished], scores[~finished]
-        for cache in caches:                                               # follow each beam's origin
-            cache["self"].reorder(keep)
-    padded = torch.full((steps,), PAD, dtype=torch.long, device=src.device)
-    padded[:len(best_tokens)] = best_tokens
-    return padded, best_lp
+def step(self: Transformer, prefix: Tensor, state: list[dict] | None, memory, need_weights: bool = False):
+    """The next token's logits `(B, V)` after `prefix (B, t)`, the caches, and the last layer's cross-attention
+    `(B, S)` (heads averaged) with `need_weights`. With caches only the newest position goes through the decoder."""
+    mem, pad, _ = memory
+    if state is None:
+        logits, weights = self.decode(prefix, mem, pad, need_weights=need_weights)
+    else:
+        logits, weights = self.decode(prefix[:, -1:], mem, pad, need_weights=need_weights, caches=state,
+                                      offset=prefix.shape[1] - 1)
+    return logits[:, -1], state, (weights[-1][1][:, :, -1].mean(1) if need_weights else None)

@@ -10,20 +10,23 @@ import json
 import os
 import sys
 import time
+from functools import partial
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .data import BOS, DATA_DIR, EOS, PAD, SPECIALS, SeqPairs, Vocab, data_missing, pad
+from .book import provenance
+from .data import BOS, DATA_DIR, EOS, PAD, SPECIALS, SeqPairs, Vocab, cut, data_missing, pad
 from .rnn import Seq2Seq
-from .train import Progress, cycle_batches, seed_everything
+from .search import beam_search, greedy
+from .train import fit, seed_everything, seq2seq_loss, warmup_rsqrt
 from .transformer import Transformer
 
 # %% auto #0
 __all__ = ['DING_HOWTO', 'SPLITS', 'UNK', 'load_pairs', 'train_tokenizer', 'vocab_of', 'encode_pairs', 'decode_ids', 'make_model',
-           'smoothed_loss', 'token_loss', 'translate', 'corpus_scores', 'example_maps', 'main']
+           'token_loss', 'translate', 'corpus_scores', 'example_maps', 'main']
 
 # %% ../nbs/10_translation.ipynb #990c2b9f
 DING_HOWTO = "regenerate it with `python data/ding/extract.py` (needs the Debian package trans-de-en)"
@@ -75,11 +78,8 @@ def encode_pairs(pairs: list[tuple[str, str]], tokenizer) -> SeqPairs:
 
 
 def decode_ids(tokenizer, ids) -> str:
-    "Ids (list or 1-D tensor) -> text, stopping at the first `<eos>` and dropping padding."
-    ids = ids.tolist() if isinstance(ids, Tensor) else list(ids)
-    if EOS in ids:
-        ids = ids[:ids.index(EOS)]
-    return tokenizer.decode([i for i in ids if i != PAD])
+    "Ids (list or 1-D tensor) -> text: `attn_tutorial.data.cut` (to the first `<eos>`, no specials), then BPE."
+    return tokenizer.decode(cut(ids))
 
 # %% ../nbs/10_translation.ipynb #6d6cdbd2
 def make_model(kind: str, vocab_size: int, d_model: int = 128, layers: int = 2, heads: int = 4,
@@ -98,13 +98,6 @@ def make_model(kind: str, vocab_size: int, d_model: int = 128, layers: int = 2, 
     return model
 
 
-def smoothed_loss(model: nn.Module, batch, smoothing: float = 0.1) -> Tensor:
-    "Teacher-forced cross-entropy with label smoothing `smoothing`, padding ignored."
-    logits = model(batch.src, batch.src_len, batch.tgt_in)[0]
-    return F.cross_entropy(logits.flatten(0, 1), batch.tgt_out.flatten(), ignore_index=PAD,
-                           label_smoothing=smoothing)
-
-
 @torch.no_grad()
 def token_loss(model: nn.Module, pairs: SeqPairs, batch_size: int = 250) -> float:
     "Mean cross-entropy per target token (nats, no smoothing) of `model` on `pairs`, teacher-forced."
@@ -120,11 +113,10 @@ def token_loss(model: nn.Module, pairs: SeqPairs, batch_size: int = 250) -> floa
 # %% ../nbs/10_translation.ipynb #c987bc38
 @torch.no_grad()
 def translate(model: nn.Module, tokenizer, sentences: list[str], beam_size: int = 1, batch_size: int = 100,
-              max_len: int | None = None) -> list[str]:
-    """Translate `sentences`: greedy decoding, or beam search with `beam_size` > 1 (a `Transformer` only). Output
-    length is capped at `max_len` tokens (default: 1.5 x the source length + 5)."""
-    if beam_size > 1 and not isinstance(model, Transformer):
-        raise ValueError(f"beam search needs a Transformer, got {type(model).__name__}")
+              max_len: int | None = None, length_penalty: float = 0.0) -> list[str]:
+    """Translate `sentences` with greedy decoding, or beam search with `beam_size` > 1 (`attn_tutorial.search`,
+    for any of the book's models). Output length is capped at `max_len` tokens (default: 1.5 x the source
+    length + 5)."""
     was_training, device = model.training, next(model.parameters()).device
     model.eval()
     out = []
@@ -132,11 +124,8 @@ def translate(model: nn.Module, tokenizer, sentences: list[str], beam_size: int 
         src, src_len = pad([torch.tensor(tokenizer.encode(s).ids or [EOS]) for s in sentences[i:i + batch_size]])
         src, src_len = src.to(device), src_len.to(device)
         steps = max_len or int(1.5 * src_len.max().item()) + 5
-        if beam_size > 1:
-            tokens = model.beam_search(src, src_len, steps, beam_size)[0]
-        else:
-            tokens = model.greedy(src, src_len, steps)[0]
-        out += [decode_ids(tokenizer, t) for t in tokens]
+        found = beam_search(model, src, src_len, steps, beam_size, length_penalty=length_penalty)
+        out += [decode_ids(tokenizer, t) for t in found.tokens]
     model.train(was_training)
     return out
 
@@ -180,13 +169,17 @@ def _parse(argv=None) -> argparse.Namespace:
 
 def _digest(model: nn.Module) -> str:
     "SHA-256 of every parameter's bytes: equal digests mean bit-identical weights."
+    return _digest_state(model.state_dict())
+
+
+def _digest_state(state: dict) -> str:
     h = hashlib.sha256()
-    for name, t in sorted(model.state_dict().items()):
+    for name, t in sorted(state.items()):
         h.update(name.encode())
         h.update(t.detach().cpu().contiguous().numpy().tobytes())
     return h.hexdigest()
 
-
+# %% ../nbs/10_translation.ipynb #823b86c6
 @torch.no_grad()
 def example_maps(model: nn.Module, tokenizer, sentences: list[str]) -> list[dict]:
     """For each sentence: source tokens, the greedy translation's tokens and the cross-attention weights
@@ -196,7 +189,7 @@ def example_maps(model: nn.Module, tokenizer, sentences: list[str]) -> list[dict
     for s in sentences:
         src = torch.tensor([tokenizer.encode(s).ids])
         src_len = torch.tensor([src.shape[1]])
-        hyp = model.greedy(src, src_len, int(1.5 * src.shape[1]) + 5)[0][0].tolist()
+        hyp = greedy(model, src, src_len, int(1.5 * src.shape[1]) + 5).tokens[0].tolist()
         hyp = hyp[:hyp.index(EOS) + 1] if EOS in hyp else hyp
         tgt_in = torch.tensor([[BOS] + hyp[:-1]])                       # <bos> + the output so far
         if isinstance(model, Transformer):
@@ -208,13 +201,12 @@ def example_maps(model: nn.Module, tokenizer, sentences: list[str]) -> list[dict
                         target_tokens=[tokenizer.id_to_token(i) for i in hyp], cross_attention=maps))
     return out
 
-
+# %% ../nbs/10_translation.ipynb #0771f50f
 def main(argv=None) -> dict | None:
-    "Train, evaluate and save (see `_parse` for the options); returns the results on rank 0."
+    "Train (`attn_tutorial.train.fit`), evaluate and save (see `_parse`); returns the results on the first process."
     import torch.distributed as dist
-    from safetensors.torch import save_model
 
-    a = _parse(argv)
+    a, argv = _parse(argv), sys.argv[1:] if argv is None else list(argv)
     world, rank = int(os.environ.get("WORLD_SIZE", "1")), int(os.environ.get("RANK", "0"))
     if world > 1:
         dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
@@ -224,80 +216,51 @@ def main(argv=None) -> dict | None:
     valid, test = load_pairs("valid")[:a.eval_limit], load_pairs("test")[:a.eval_limit]
     tokenizer = train_tokenizer([d for d, _ in train] + [e for _, e in train], a.vocab_size)
     model = make_model(a.model, tokenizer.get_vocab_size(), a.d_model, a.layers, a.heads, dropout=a.dropout)
-    model.to(device)
-    net = nn.parallel.DistributedDataParallel(model) if world > 1 else model
     shard = encode_pairs(train[rank::world], tokenizer)      # each process its own shard
-    batches = iter(cycle_batches(shard.batches(max(a.batch_size // world, 1), shuffle=True, bucket=True,
-                                               seed=a.seed + rank)))
-    opt = torch.optim.Adam(model.parameters(), lr=a.lr, betas=(0.9, 0.98))
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min((s + 1) / a.warmup, (a.warmup / (s + 1)) ** 0.5))
-    limit, max_steps = 60 * a.minutes, a.steps or 10**12
-    bar = Progress(a.steps or round(limit), f"{a.model} x{world}", enabled=rank == 0 and not a.no_progress)
-    curve, best, best_state = [], -1.0, None
-    start, step, loss = time.perf_counter(), 0, torch.tensor(float("nan"))
-
-    def validate():
-        nonlocal best, best_state
-        if rank == 0:
-            bleu = corpus_scores(translate(model, tokenizer, [d for d, _ in valid]), [e for _, e in valid])["bleu"]
-            curve.append(dict(step=step, seconds=time.perf_counter() - start, train_loss=loss.item(), valid_bleu=bleu))
-            if bleu > best:
-                best, best_state = bleu, {k: v.detach().clone() for k, v in model.state_dict().items()}
-
-    model.train()
-    while True:
-        stop = torch.tensor(float(step >= max_steps or time.perf_counter() - start >= limit), device=device)
-        if world > 1:
-            dist.all_reduce(stop, op=dist.ReduceOp.MAX)       # every process stops after the same step
-        if stop.item():
-            break
-        batch = next(batches).to(device)
-        loss = smoothed_loss(net, batch, a.smoothing)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
-        sched.step()
-        step += 1
-        if step % a.eval_every == 0:
-            validate()
-        if step % 10 == 0:
-            bar.update(step if a.steps else min(round(time.perf_counter() - start), round(limit)),
-                       f"step {step} loss {loss.item():.3f} best valid BLEU {max(best, 0):.1f}")
-    seconds = time.perf_counter() - start
-    if step % a.eval_every or step == 0:                      # the final weights are candidates too
-        validate()
-    bar.close(step if a.steps else round(limit), f"step {step} loss {loss.item():.3f} best valid BLEU {best:.1f}")
+    bleu = lambda m: {"bleu": corpus_scores(translate(m, tokenizer, [d for d, _ in valid]), [e for _, e in valid])["bleu"]}
+    hist = fit(model, partial(seq2seq_loss, smoothing=a.smoothing),
+               shard.batches(max(a.batch_size // world, 1), shuffle=True, bucket=True, seed=a.seed + rank),
+               a.steps, seconds=60 * a.minutes, lr=a.lr, betas=(0.9, 0.98), schedule=warmup_rsqrt(a.warmup),
+               eval_fn=bleu, eval_every=a.eval_every, keep_best="bleu", device=device,
+               progress=not a.no_progress, desc=f"{a.model} x{world}")
+    final = _digest(model) if hist.final_state is None else _digest_state(hist.final_state)
     digests = [None] * world
     if world > 1:
-        dist.all_gather_object(digests, _digest(model))
+        dist.all_gather_object(digests, final)
     else:
-        digests = [_digest(model)]
-    results = None
-    if rank == 0:
-        final_digest = digests[0]
-        model.load_state_dict(best_state)
-        src, ref = [d for d, _ in test], [e for _, e in test]
-        results = dict(args=vars(a), world_size=world, steps=step, train_seconds=seconds,
-                       parameters=sum(p.numel() for p in model.parameters()), rank_digests=digests,
-                       final_digest=final_digest, curve=curve, best_valid_bleu=best, test={})
-        for beam in sorted({1, a.beam} if a.model == "transformer" else {1}):
-            t0 = time.perf_counter()
-            hyps = translate(model, tokenizer, src, beam_size=beam)
-            results["test"][f"beam{beam}"] = dict(corpus_scores(hyps, ref), seconds=time.perf_counter() - t0)
-            results.setdefault("translations", {})[f"beam{beam}"] = hyps
-        results["examples"] = example_maps(model, tokenizer, src[:6])
-        out = Path(a.out)
-        out.mkdir(parents=True, exist_ok=True)
-        save_model(model, str(out / "model.safetensors"))     # handles the tied (shared) embedding matrix
-        tokenizer.save(str(out / "tokenizer.json"))
-        (out / "config.json").write_text(json.dumps(vars(a), indent=1))
-        path = Path(a.results) if a.results else out / "results.json"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(results, indent=1, ensure_ascii=False))
-        print(f"test BLEU {results['test']['beam1']['bleu']:.2f} (greedy); results in {path}, weights in {out}")
+        digests = [final]
+    results = _evaluate_and_save(a, argv, model, tokenizer, test, hist, digests, world) if rank == 0 else None
     if world > 1:
         dist.destroy_process_group()
+    return results
+
+# %% ../nbs/10_translation.ipynb #cb66d035
+def _evaluate_and_save(a, argv, model, tokenizer, test, hist, digests, world) -> dict:
+    "Test BLEU/chrF (greedy and beam), example maps, checkpoint and results JSON, with the run's provenance."
+    from safetensors.torch import save_model
+
+    src, ref = [d for d, _ in test], [e for _, e in test]
+    curve = [dict(step=s, seconds=t, train_loss=hist.losses[s - 1], valid_bleu=e["bleu"])
+             for s, t, e in zip(hist.eval_steps, hist.eval_seconds, hist.evals)]
+    results = dict(args=vars(a), provenance=provenance("attn_tutorial.translate", argv), world_size=world,
+                   steps=len(hist.steps), train_seconds=hist.seconds,
+                   parameters=sum(p.numel() for p in model.parameters()), rank_digests=digests,
+                   final_digest=digests[0], curve=curve, best_valid_bleu=max(hist.metric("bleu")), test={})
+    for beam in sorted({1, a.beam}):
+        t0 = time.perf_counter()
+        hyps = translate(model, tokenizer, src, beam_size=beam)
+        results["test"][f"beam{beam}"] = dict(corpus_scores(hyps, ref), seconds=time.perf_counter() - t0)
+        results.setdefault("translations", {})[f"beam{beam}"] = hyps
+    results["examples"] = example_maps(model, tokenizer, src[:6])
+    out = Path(a.out)
+    out.mkdir(parents=True, exist_ok=True)
+    save_model(model, str(out / "model.safetensors"))     # handles the tied (shared) embedding matrix
+    tokenizer.save(str(out / "tokenizer.json"))
+    (out / "config.json").write_text(json.dumps(vars(a), indent=1))
+    path = Path(a.results) if a.results else out / "results.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(results, indent=1, ensure_ascii=False))
+    print(f"test BLEU {results['test']['beam1']['bleu']:.2f} (greedy); results in {path}, weights in {out}")
     return results
 
 # %% ../nbs/10_translation.ipynb #8eb3b019

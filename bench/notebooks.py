@@ -3,6 +3,7 @@ nbs/, in _toc.yml order), against the budgets: each notebook < 2 minutes, the wh
 table and writes JSON.
 
     .venv/bin/python bench/notebooks.py [--out bench/results/notebooks.json] [--only 06_transformer ...]
+    .venv/bin/python bench/notebooks.py --from-build     # the times of the last book build; prints, writes nothing
 """
 from __future__ import annotations
 
@@ -46,7 +47,11 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", default=str(ROOT / "bench/results/notebooks.json"))
     ap.add_argument("--only", nargs="*", help="notebook names (without .ipynb) to time; default: every chapter")
+    ap.add_argument("--from-build", action="store_true", help="report _build/notebook_times.json (written by the "
+                    "book build, which executes every notebook once) instead of running the notebooks")
     args = ap.parse_args()
+    if args.from_build:
+        return report_build()
     notebooks = [p for p in toc_notebooks() if not args.only or p.stem in args.only]
     rows = []
     for path in notebooks:
@@ -68,6 +73,15 @@ def main() -> None:
     print(f"wrote {out}")
     if any(r["error"] for r in rows):
         raise SystemExit("some notebooks failed")
+
+
+def report_build() -> None:
+    "The seconds each notebook took in the last book build, against the budgets (a report: load can slow them)."
+    times = json.loads((ROOT / "_build" / "notebook_times.json").read_text())
+    for doc, t in sorted(times.items(), key=lambda kv: -kv[1]["seconds"]):
+        print(f"{Path(doc).name:<22} {t['seconds']:7.1f} s{'' if t['seconds'] < NOTEBOOK_BUDGET else '  OVER 2 MIN'}")
+    total = sum(t["seconds"] for t in times.values())
+    print(f"{'total':<22} {total:7.1f} s = {total / 60:.1f} min in the book build (budget {BOOK_BUDGET / 60:.0f} min)")
 
 
 if __name__ == "__main__":

@@ -26,7 +26,7 @@ import torch.nn.functional as F
 
 from attn_tutorial.attention import scaled_dot_product_attention
 from attn_tutorial.efficient import chunked_attention
-from attn_tutorial.train import median_time
+from attn_tutorial.measure import median_time
 
 IMPLS = {"book (naive)": lambda q, k, v: scaled_dot_product_attention(q, k, v)[0],
          "torch SDPA": F.scaled_dot_product_attention,
@@ -34,7 +34,7 @@ IMPLS = {"book (naive)": lambda q, k, v: scaled_dot_product_attention(q, k, v)[0
 
 MEMORY_CHILD = """
 import sys, torch
-from attn_tutorial.efficient import measure_peak_mib
+from attn_tutorial.measure import measure_peak_mib
 sys.path.insert(0, {bench!r})
 from scale import IMPLS
 fn, N = IMPLS[{impl!r}], {N}

@@ -7,9 +7,10 @@ import numpy as np
 import pytest
 import torch
 
-from attn_tutorial.caption import (WORDS, Captioner, StripEncoder, caption_metrics, decode_captions, load_digits,
+from attn_tutorial.caption import (WORDS, Captioner, StripEncoder, caption_metrics, load_digits,
                                    make_strips, metrics_by_length, plot_attention_on_strip, split_digits)
-from attn_tutorial.data import BOS, EOS, PAD
+from attn_tutorial.data import BOS, EOS, PAD, cut
+from attn_tutorial.search import greedy
 from attn_tutorial.train import fit, seed_everything, seq2seq_loss
 
 
@@ -81,7 +82,7 @@ def test_metrics_by_hand():
     assert caption_metrics([[3, 2, 1]], [[1, 2, 3]]) == {"exact": 0.0, "word": 1 / 3}
     assert metrics_by_length(pred, ref) == {3: {"exact": 0.5, "word": 4 / 6, "n": 2},
                                             4: {"exact": 0.0, "word": 1.0, "n": 1}}
-    assert decode_captions(torch.tensor([[5, 6, EOS, 7], [3, PAD, 4, 8], [EOS, 3, 3, 3]])) == [[5, 6], [3, 4, 8], []]
+    assert [cut(t) for t in torch.tensor([[5, 6, EOS, 7], [3, PAD, 4, 8], [EOS, 3, 3, 3]])] == [[5, 6], [3, 4, 8], []]
     with pytest.raises(ValueError, match="as many predictions as references"):
         caption_metrics([[1]], [[1], [2]])
 
@@ -109,16 +110,18 @@ def test_tiny_trained_model_decodes_valid_tokens(digits, attention):
     m.eval()
     test = make_strips(images, labels, test_idx, 5, seed=1)
     b = next(iter(test.batches(5)))
-    tokens, w = m.greedy(b.src, b.src_len, 7)
+    tokens, _, w = greedy(m, b.src, b.src_len, 7, need_weights=True)
     assert tokens.shape == (5, 7) and tokens.dtype == torch.long
-    assert ((tokens == EOS) | (tokens >= 3)).all() and (tokens < len(test.vocab)).all()   # never <pad> or <bos>
-    assert all(len(c) <= 7 and all(t >= 3 for t in c) for c in decode_captions(tokens))
+    after_eos = (tokens == EOS).cumsum(1) - (tokens == EOS).long() > 0               # <pad> only after <eos>
+    assert ((tokens == EOS) | (tokens >= 3))[~after_eos].all() and (tokens[after_eos] == PAD).all()
+    assert (tokens < len(test.vocab)).all()
+    assert all(len(c) <= 7 and all(t >= 3 for t in c) for c in (cut(t) for t in tokens))
     if attention:
         assert w.shape == (5, 7, 18)
         _, mask = m.encoder(b.src, b.src_len)
         assert (w[~mask[:, None, :].expand_as(w)] == 0).all()
         torch.testing.assert_close(w.sum(-1), torch.ones(5, 7))
-        one, w_one = m.greedy(b.src[1:2], b.src_len[1:2], 7)                   # alone or in a batch: the same
+        one, _, w_one = greedy(m, b.src[1:2], b.src_len[1:2], 7, need_weights=True)                   # alone or in a batch: the same
         assert torch.equal(one, tokens[1:2])
         torch.testing.assert_close(w_one, w[1:2], rtol=0, atol=1e-6)
     else:

@@ -3,7 +3,8 @@ import pytest
 import torch
 
 from attn_tutorial.data import PAD
-from attn_tutorial.rnn import AdditiveAttention, Encoder, Seq2Seq, count_parameters
+from attn_tutorial.rnn import Encoder, Seq2Seq, count_parameters
+from attn_tutorial.search import greedy
 
 F64 = torch.float64
 
@@ -51,25 +52,29 @@ def test_encoder_outputs_are_zero_at_padding():
     torch.testing.assert_close(out[1, 0], h[1])                # the final state is the last real position's
 
 
-def test_additive_attention_matches_its_formula():
+def test_decoder_attention_matches_its_formula():
+    "One decoder step: e_j = v·tanh(W_q s + W_k h_j + b), weights softmax(e) over the real keys, context Σ w_j h_j."
     torch.manual_seed(2)
-    att = AdditiveAttention(4, 5, 7).double()
-    q, k, v = torch.randn(2, 4, dtype=F64), torch.randn(2, 3, 5, dtype=F64), torch.randn(2, 3, 2, dtype=F64)
-    ctx, w = att(q, att.project_keys(k), v)
+    m = Seq2Seq(11, 4, 5, attention=True).double()
+    src, src_len = torch.tensor([[3, 4, 5], [6, 7, PAD]]), torch.tensor([3, 2])
+    annotations, keys, mask, state = m.encode(src, src_len)
+    _, _, w = m.decoder.step(torch.tensor([1, 1]), state, annotations, keys, mask)
+    att = m.decoder.attention
     for b in range(2):
-        e = torch.stack([att.v.weight[0] @ torch.tanh(att.w_q.weight @ q[b] + att.w_k.weight @ k[b, j] + att.w_k.bias)
-                         for j in range(3)])
-        torch.testing.assert_close(w[b], torch.softmax(e, 0), rtol=0, atol=1e-12)
-        torch.testing.assert_close(ctx[b], w[b] @ v[b], rtol=0, atol=1e-12)
+        n = int(src_len[b])
+        e = torch.stack([att.v.weight[0] @ torch.tanh(att.w_q.weight @ state[b] + att.w_k.weight @ annotations[b, j]
+                                                      + att.w_k.bias) for j in range(n)])
+        torch.testing.assert_close(w[b, :n], torch.softmax(e, 0), rtol=0, atol=1e-12)
+        assert (w[b, n:] == 0).all()
 
 
 def test_greedy_matches_teacher_forcing_on_its_own_outputs():
     torch.manual_seed(3)
     m = Seq2Seq(11, 6, 10, attention=True).double().eval()
     src, src_len = torch.tensor([[3, 4, 5]]), torch.tensor([3])
-    tokens, w = m.greedy(src, src_len, 4)
+    tokens, _, w = greedy(m, src, src_len, 4, eos=None, need_weights=True)
     logits, w_tf = m(src, src_len, torch.cat([torch.tensor([[1]]), tokens[:, :-1]], 1))
-    assert torch.equal(logits.argmax(-1), tokens)
+    assert torch.equal(logits.index_fill(-1, torch.tensor([0, 1]), -torch.inf).argmax(-1), tokens)
     torch.testing.assert_close(w, w_tf, rtol=0, atol=1e-12)
 
 

@@ -120,7 +120,7 @@ def test_every_score_obeys_masks(name):
 
 
 def test_additive_memory_is_hidden_times_pairs():
-    from attn_tutorial.train import saved_tensor_bytes
+    from attn_tutorial.measure import saved_tensor_bytes
     L, S, h = 32, 48, 10
     x, y = torch.randn(1, L, 8, requires_grad=True), torch.randn(1, S, 8, requires_grad=True)
     dot_b = saved_tensor_bytes(DotScore(), x, y)[0]

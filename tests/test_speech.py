@@ -12,9 +12,10 @@ import torch
 from attn_tutorial import speech
 from attn_tutorial.data import EOS, Vocab
 from attn_tutorial.speech import (
-    SAMPLE_RATE, ListenAttendSpell, Listener, SpeechBatches, attention_in_span, change_speed, collate_speech,
+    SAMPLE_RATE, ListenAttendSpell, Listener, attention_in_span, change_speed, collate_speech,
     digit_strings, edit_distance, featurize, load_recordings, log_mel, make_splits, mel_centres, mel_filterbank,
-    stack_frames, state_times, synthesize, transcribe, trim_silence, word_error_rate, word_targets)
+    speech_batches, stack_frames, state_times, synthesize, transcribe, trim_silence, word_error_rate, word_targets)
+from attn_tutorial.search import greedy
 from attn_tutorial.train import fit, seed_everything, seq2seq_loss
 
 
@@ -58,14 +59,14 @@ def test_batches_are_deterministic_and_cover_every_utterance():
     targets = [torch.tensor([3 + i % 4, EOS]) for i in range(7)]
 
     def two_passes():
-        batches = SpeechBatches(feats, targets, 3, shuffle=True, seed=1)
+        batches = speech_batches(feats, targets, 3, shuffle=True, seed=1)
         return [(b.src, b.src_len) for _ in range(2) for b in batches]
 
     runs = [two_passes(), two_passes()]
     assert all(torch.equal(a[0], b[0]) and torch.equal(a[1], b[1]) for a, b in zip(*runs))
     first_pass = sorted(n for _, lens in runs[0][:3] for n in lens.tolist())
     assert first_pass == [2, 4, 5, 6, 7, 8, 9]                           # each utterance once per pass
-    bucketed = list(SpeechBatches(feats, targets, 3, bucket=True))
+    bucketed = list(speech_batches(feats, targets, 3, bucket=True))
     assert [b.src_len.tolist() for b in bucketed] == [[2, 4, 5], [6, 7, 8], [9]]
     b = bucketed[0]
     assert b.src.shape == (3, 5, 3) and (b.src[0, 2:] == 0).all() and b.tgt_in[:, 0].tolist() == [1, 1, 1]
@@ -189,12 +190,12 @@ def test_tiny_trained_model_decodes_valid_tokens(recordings):
     assert collate_speech(feats[:2], targets[:2]).src.shape[2] == 240
     seed_everything(0)
     model = ListenAttendSpell(240, len(vocab), enc_hidden=16, hidden=16, emb_dim=8, attention=True)
-    hist = fit(model, seq2seq_loss, SpeechBatches(feats, targets, 16, shuffle=True), 30, lr=1e-2, device="cpu",
+    hist = fit(model, seq2seq_loss, speech_batches(feats, targets, 16, shuffle=True), 30, lr=1e-2, device="cpu",
                progress=False)
     assert hist.losses[-1] < hist.losses[0]
     model.eval()
     batch = collate_speech([featurize(u, 6) for u in test], word_targets(test, vocab))
-    tokens, weights = model.greedy(batch.src, batch.src_len, 8)
+    tokens, _, weights = greedy(model, batch.src, batch.src_len, 8, eos=None, need_weights=True)
     assert tokens.shape == (4, 8) and ((tokens >= EOS) & (tokens < len(vocab))).all()   # no <pad>, no <bos>
     assert weights.shape == (4, 8, model.listener.output_lengths(batch.src_len).max())
     torch.testing.assert_close(weights.sum(-1), torch.ones(4, 8))

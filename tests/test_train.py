@@ -3,7 +3,7 @@ import pytest
 import torch
 from torch import nn
 
-from attn_tutorial.train import History, cycle_batches, fit, seed_everything, to_device
+from attn_tutorial.train import cycle_batches, fit, History, seed_everything, to_device
 
 
 def _task(seed):
@@ -44,9 +44,9 @@ def test_progress_line_on_a_terminal(capsys):
 
 def test_bad_arguments():
     model, loss_fn, batches, acc = _task(3)
-    with pytest.raises(ValueError, match="steps must be >= 1"):
+    with pytest.raises(ValueError, match="steps must be >= 1 and seconds > 0"):
         fit(model, loss_fn, batches, 0, progress=False)
-    with pytest.raises(ValueError, match="needs an eval_fn"):
+    with pytest.raises(ValueError, match="need an eval_fn"):
         fit(model, loss_fn, batches, 5, target=("acc", 0.9), progress=False)
     with pytest.raises(ValueError, match="batches is empty"):
         fit(model, loss_fn, [], 5, progress=False, device="cpu")
@@ -61,32 +61,10 @@ def test_helpers():
     assert moved["n"] == 3 and moved["a"][1][0].shape == (2,)
 
 
-def test_saved_tensor_bytes_counts_distinct_saved_storages():
-    from attn_tutorial.train import saved_tensor_bytes
-    x = torch.randn(30, 40, requires_grad=True)
-    w = torch.randn(40, 20, requires_grad=True)
-    n, y = saved_tensor_bytes(lambda a, b: (a @ b).relu(), x, w)
-    # matmul saves both inputs, relu its output: (30*40 + 40*20 + 30*20) float32 entries
-    assert n == (30 * 40 + 40 * 20 + 30 * 20) * 4 and y.shape == (30, 20)
-    assert saved_tensor_bytes(lambda a: a.double().exp(), x)[0] == 30 * 40 * 8
-    assert saved_tensor_bytes(lambda a: a + 1, x)[0] == 0             # addition saves nothing
-
-
-def test_median_time_and_first_step():
-    import math
-    from attn_tutorial.train import History, median_time
-    calls = []
-    assert median_time(lambda: calls.append(1), repeats=4, warmup=2) >= 0 and len(calls) == 6
-    with pytest.raises(ValueError, match="repeats"):
-        median_time(lambda: None, repeats=0)
-    h = History(eval_steps=[25, 50], evals=[{"acc": 0.94}, {"acc": 0.95}])
-    assert h.first_step("acc", 0.95) == 50 and h.first_step("acc", 0.96) == math.inf
-
-
 def test_record_writes_a_fresh_file_per_process_then_merges(tmp_path, monkeypatch):
     import json
     import numpy as np
-    from attn_tutorial import train
+    from attn_tutorial import book as train
     monkeypatch.setattr(train, "_recorded", set())
     (tmp_path / "ch.json").write_text(json.dumps({"stale": {"value": 1.0, "format": ".1f"}}))
     assert train.record("ch", "a", np.float32(0.5), ".1%", folder=tmp_path) == 0.5
@@ -102,7 +80,7 @@ def test_record_writes_a_fresh_file_per_process_then_merges(tmp_path, monkeypatc
 
 
 def test_every_chapter_records_its_results_under_its_own_name():
-    "The conclusion reads nbs/results/<chapter>.json: each chapter must write its own file, and it must be there."
+    "The conclusion reads <RESULTS>/<chapter>.json (a build output): each chapter must write its own file."
     import re
     from pathlib import Path
     import nbformat
@@ -113,4 +91,24 @@ def test_every_chapter_records_its_results_under_its_own_name():
         code = "\n".join(c.source for c in nbformat.read(path, as_version=4).cells if c.cell_type == "code")
         names = set(re.findall(r'record\("([^"]+)"', code))
         assert names == {path.stem}, (path.name, names)
-        assert (nbs / "results" / f"{path.stem}.json").exists(), f"{path.stem}: run it to write its results"
+
+
+def test_time_limit_best_weights_and_schedule():
+    from attn_tutorial.train import warmup_rsqrt
+    model, loss_fn, batches, acc = _task(4)
+    hist = fit(model, loss_fn, batches, seconds=0.2, eval_fn=acc, eval_every=10**9, progress=False, device="cpu")
+    assert hist.seconds >= 0.2 and hist.eval_steps == [hist.steps[-1]] and not hist.stopped_early
+    scores = iter([0.3, 0.7, 0.1])
+    snapshots = []
+    def peaked(m):
+        snapshots.append({k: v.clone() for k, v in m.state_dict().items()})
+        return {"s": next(scores)}
+    model, *_ = _task(5)
+    hist = fit(model, loss_fn, batches, 30, eval_fn=peaked, eval_every=10, keep_best="s", progress=False,
+               device="cpu", schedule=warmup_rsqrt(5))
+    assert hist.best_step == 20 and all(torch.equal(v, snapshots[1][k]) for k, v in model.state_dict().items())
+    assert not torch.equal(hist.final_state["weight"], model.weight)     # the last step's weights, kept aside
+    with pytest.raises(ValueError, match="steps or seconds"):
+        fit(model, loss_fn, batches, progress=False)
+    with pytest.raises(ValueError, match="need an eval_fn"):
+        fit(model, loss_fn, batches, 5, keep_best="s", progress=False)

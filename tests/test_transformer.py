@@ -5,6 +5,7 @@ greedy, beam k never less probable than greedy, no steps, never a <pad> or <bos>
 from __future__ import annotations
 
 import math
+from functools import partial
 
 import hypothesis.strategies as st
 import pytest
@@ -14,6 +15,7 @@ from torch import nn
 
 from attn_tutorial.attention import causal_mask
 from attn_tutorial.data import BOS, EOS, PAD
+from attn_tutorial.search import beam_search, greedy
 from attn_tutorial.transformer import (LearnedPositions, SinusoidalPositions, Transformer, TransformerDecoderLayer,
                                        TransformerEncoderLayer, sinusoidal_positions)
 
@@ -158,8 +160,8 @@ def test_cached_decoding_gives_exactly_the_tokens_of_recomputation(norm_first):
         model.generator.weight.mul_(20)
     src = torch.randint(3, 13, (8, 10), generator=torch.Generator().manual_seed(1))
     src_len = torch.tensor([10, 9, 8, 7, 6, 5, 4, 3])
-    cached, lp_c = model.greedy(src, src_len, 15, use_cache=True)
-    full, lp_f = model.greedy(src, src_len, 15, use_cache=False)
+    cached, lp_c, _ = greedy(model, src, src_len, 15, use_cache=True)
+    full, lp_f, _ = greedy(model, src, src_len, 15, use_cache=False)
     assert torch.equal(cached, full)
     torch.testing.assert_close(lp_c, lp_f, rtol=0, atol=1e-4)
     # and each cached step's logits are the full decoder's at that position (float64: to round-off)
@@ -186,12 +188,12 @@ def test_beam_search_one_beam_is_greedy_and_more_beams_are_never_worse():
         model = small(seed=seed)
         src = torch.randint(3, 13, (5, 7), generator=torch.Generator().manual_seed(seed))
         src_len = torch.tensor([7, 6, 5, 4, 3])
-        g_tokens, g_lp = model.greedy(src, src_len, 9)
-        b1_tokens, b1_lp = model.beam_search(src, src_len, 9, beam_size=1)
+        g_tokens, g_lp, _ = greedy(model, src, src_len, 9)
+        b1_tokens, b1_lp, _ = beam_search(model, src, src_len, 9, beam_size=1)
         assert torch.equal(b1_tokens, g_tokens)
         torch.testing.assert_close(b1_lp, g_lp, rtol=0, atol=1e-5)
         for k in (2, 5):
-            _, lp = model.beam_search(src, src_len, 9, beam_size=k)
+            _, lp, _ = beam_search(model, src, src_len, 9, beam_size=k)
             assert (lp >= g_lp - 1e-5).all()
 
 
@@ -210,7 +212,7 @@ def test_beam_search_finds_the_best_sequence_when_the_beam_covers_everything():
             logp = torch.log_softmax(logits.index_fill(-1, torch.tensor([0, 1]), -math.inf), -1)[0]
             score = logp[0, a].item() + (0.0 if a == 2 else logp[1, b].item())   # a sequence ends at <eos> (2)
             best = max(best, score)
-    _, lp = model.beam_search(src, src_len, steps, beam_size=V * V)
+    _, lp, _ = beam_search(model, src, src_len, steps, beam_size=V * V)
     assert abs(lp.item() - best) < 1e-5
 
 
@@ -234,19 +236,19 @@ def test_tied_embeddings_and_model_errors():
     with pytest.raises(ValueError, match="positions must be"):
         Transformer(5, 5, positions="rotary")
     with pytest.raises(ValueError, match="beam_size"):
-        untied.beam_search(ones(1, 3), torch.tensor([3]), 4, beam_size=0)
+        beam_search(untied, ones(1, 3), torch.tensor([3]), 4, beam_size=0)
 
 
 def test_zero_steps_and_specials_never_generated():
     model = small(seed=6)
     src, src_len = torch.randint(3, 13, (3, 5)), torch.tensor([5, 4, 3])
-    for decode in (model.greedy, lambda *a: model.beam_search(*a, beam_size=3)):
-        tokens, lp = decode(src, src_len, 0)
+    for decode in (partial(greedy, model), partial(beam_search, model, beam_size=3)):
+        tokens, lp, _ = decode(src, src_len, 0)
         assert tokens.shape == (3, 0) and torch.equal(lp, torch.zeros(3))
     with torch.no_grad():                                  # make <pad> and <bos> by far the likeliest tokens
         model.generator.bias[[PAD, BOS]] = 50.0
-    for decode in (model.greedy, lambda *a: model.beam_search(*a, beam_size=3)):
-        tokens, lp = decode(src, src_len, 6)
+    for decode in (partial(greedy, model), partial(beam_search, model, beam_size=3)):
+        tokens, lp, _ = decode(src, src_len, 6)
         assert tokens.shape == (3, 6) and torch.isfinite(lp).all()
         ended = (tokens == EOS).cumsum(1) - (tokens == EOS).long() > 0    # positions after a sequence's <eos>
         assert not (tokens == BOS).any() and not (tokens[~ended] == PAD).any()
