@@ -30,7 +30,8 @@ setuptools.setup(
     keywords=cfg["keywords"].split(),
     packages=setuptools.find_packages(include=[cfg["lib_path"], cfg["lib_path"] + ".*"]),
     include_package_data=True,
-    package_data={cfg["lib_path"]: ["py.typed"]},           # the library has type annotations (PEP 561)
+    # py.typed: the library has type annotations (PEP 561); assets: the attention view's script and style
+    package_data={cfg["lib_path"]: ["py.typed", "assets/*"]},
     install_requires=cfg.get("requirements", "").split(),
     extras_require={"apps": cfg.get("apps_requirements", "").split(),
                     "dev": cfg.get("dev_requirements", "").split()},

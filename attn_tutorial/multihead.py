@@ -210,7 +210,7 @@ def _allowed(mask: Tensor | None, name: str) -> Tensor | None:
         raise TypeError(f"{name} must be bool (True = not allowed) or float (added), got dtype {mask.dtype}")
     return ~mask
 
-
+# %% ../nbs/05_multihead.ipynb #9d7ec85e
 @patch
 def _merge_masks(self: MultiHeadAttention, attn_mask: Tensor | None, key_padding_mask: Tensor | None,
                  B: int, L: int, S: int) -> Tensor | None:

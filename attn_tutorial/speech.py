@@ -279,7 +279,7 @@ class Listener(nn.Module):
             x, _ = pad_packed_sequence(out, batch_first=True, total_length=x.shape[1])
         return self.proj(x), lengths, torch.tanh(self.bridge(torch.cat([final[0], final[1]], -1)))
 
-
+# %% ../nbs/12_speech.ipynb #17cd61cb
 class ListenAttendSpell(EncoderDecoder):
     "A `Listener` and the GRU `Decoder` of `attn_tutorial.rnn`, with or without additive attention over the states."
 

@@ -154,14 +154,9 @@ def fit(
     every process steps on its own batches, the first process evaluates, and all stop after the same step.
     Batches, model and optimizer live on `device` (default: CUDA when available). Seed first for a
     reproducible run (a time limit is not reproducible)."""
-    if steps is None and seconds is None:
-        raise ValueError("fit needs steps or seconds (or both) to know when to stop")
-    if (steps is not None and steps < 1) or (seconds is not None and seconds <= 0):
-        raise ValueError(f"steps must be >= 1 and seconds > 0, got steps={steps}, seconds={seconds}")
     if (target is not None or keep_best is not None) and eval_fn is None:
         raise ValueError("target and keep_best need an eval_fn to measure them")
-    run = _Run(model, device, steps, seconds)
-    opt = torch.optim.Adam(model.parameters(), lr=lr, betas=betas)
+    run, opt = _Run(model, device, steps, seconds), torch.optim.Adam(model.parameters(), lr=lr, betas=betas)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, schedule) if schedule is not None else None
     hist, bar = History(), Progress(steps or round(seconds), desc, progress and run.rank == 0)
     batch_iter, info, best, best_state = iter(cycle_batches(batches)), "", -math.inf, None
@@ -177,16 +172,7 @@ def fit(
     model.train()
     while not run.over(len(hist.steps), hist.stopped_early):
         step = len(hist.steps) + 1
-        loss = loss_fn(run.net, to_device(next(batch_iter), run.device))
-        if not torch.isfinite(loss):
-            raise FloatingPointError(f"the loss became {loss.item()} at step {step}")
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        if clip is not None:
-            nn.utils.clip_grad_norm_(model.parameters(), clip)
-        opt.step()
-        if sched is not None:
-            sched.step()
+        loss = _train_step(run, loss_fn, next(batch_iter), opt, sched, clip, step)
         hist.steps.append(step)
         hist.losses.append(loss.item())
         if eval_fn is not None and run.rank == 0 and step % eval_every == 0:
@@ -210,6 +196,10 @@ class _Run:
 
     def __init__(self, model: nn.Module, device, steps: int | None, seconds: float | None):
         import torch.distributed as dist
+        if steps is None and seconds is None:
+            raise ValueError("fit needs steps or seconds (or both) to know when to stop")
+        if (steps is not None and steps < 1) or (seconds is not None and seconds <= 0):
+            raise ValueError(f"steps must be >= 1 and seconds > 0, got steps={steps}, seconds={seconds}")
         self.distributed = dist.is_available() and dist.is_initialized()
         self.rank = dist.get_rank() if self.distributed else 0
         self.device = torch.device(device) if device is not None else default_device()
@@ -235,6 +225,21 @@ class _Run:
 
     def progress(self, step: int) -> int:
         return step if self.steps is not None else min(round(self.elapsed()), round(self.seconds))
+
+# %% ../nbs/92_train.ipynb #55eacbb2
+def _train_step(run: _Run, loss_fn: Callable, batch, opt, sched, clip: float | None, step: int) -> torch.Tensor:
+    "One optimizer step on `batch`: loss, backward, clipping, update, schedule; the loss."
+    loss = loss_fn(run.net, to_device(batch, run.device))
+    if not torch.isfinite(loss):
+        raise FloatingPointError(f"the loss became {loss.item()} at step {step}")
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    if clip is not None:
+        nn.utils.clip_grad_norm_(run.net.parameters(), clip)
+    opt.step()
+    if sched is not None:
+        sched.step()
+    return loss
 
 
 def _evaluate(model: nn.Module, eval_fn: Callable, hist: History, step: int, seconds: float) -> dict:

@@ -3,10 +3,12 @@
 # %% ../nbs/90_viz.ipynb #f7b2a871
 from __future__ import annotations
 
+from importlib import resources
 from typing import Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
+from fastcore.basics import patch
 
 # %% auto #0
 __all__ = ['HEAD_COLORS', 'plot_attention', 'AttentionView', 'attention_view']
@@ -21,7 +23,7 @@ def _as_map(weights) -> np.ndarray:
         w = w[0]
     return w
 
-
+# %% ../nbs/90_viz.ipynb #2993e433
 def plot_attention(
     weights,                                    # (L, S) tensor or array; leading dims of size 1 are dropped
     query_labels: Sequence[str] | None = None,  # L labels for the rows
@@ -111,185 +113,12 @@ def _as_layers(weights) -> np.ndarray:
     return w
 
 # %% ../nbs/90_viz.ipynb #4fa703cb
-_VIEW_CSS = """
-.attn-view{font:13px/1.4 system-ui,sans-serif;color:inherit;margin:.5em 0}
-.attn-view .attn-controls{display:flex;flex-wrap:wrap;gap:.4em;align-items:center;margin-bottom:.3em}
-.attn-view select,.attn-view button{font:inherit;color:inherit;background:transparent;border:1px solid currentColor;
- border-radius:4px;padding:1px 6px;cursor:pointer}
-.attn-view select option{color:#222;background:#fff}
-.attn-view button.attn-head{border-width:2px;min-width:1.8em}
-.attn-view button.attn-head[aria-pressed=true]{color:#fff}
-.attn-view .attn-token{cursor:pointer}
-.attn-view .attn-token text{fill:currentColor}
-.attn-view .attn-token.attn-selected rect{stroke:currentColor;stroke-width:1.5}
-.attn-view .attn-status{min-height:1.4em;opacity:.85}
-.attn-view svg{overflow:visible;max-width:100%}
-"""
+def _asset(name: str) -> str:
+    "A file of `attn_tutorial/assets/`, shipped with the package (package data), as text."
+    return resources.files("attn_tutorial").joinpath("assets", name).read_text(encoding="utf-8")
 
-_VIEW_JS = r"""function (uid) {
-  var root = document.getElementById(uid);
-  if (!root || root.getAttribute("data-ready")) return;
-  root.setAttribute("data-ready", "1");
-  var data = JSON.parse(root.querySelector("script.attn-data").textContent);
-  var SVG = "http://www.w3.org/2000/svg";   // the SVG namespace name, not an address that is fetched
-  var ROW = 22, TOP = 26, GAP = 140;
-  var st = {entry: 0, layer: 0, heads: [], sel: null, pinned: false};
 
-  function make(tag, attrs, parent, text) {
-    var e = ["svg", "g", "line", "rect", "text", "title"].indexOf(tag) >= 0 ?
-      document.createElementNS(SVG, tag) : document.createElement(tag);
-    for (var k in attrs) e.setAttribute(k, attrs[k]);
-    if (text !== undefined) e.textContent = text;
-    if (parent) parent.appendChild(e);
-    return e;
-  }
-  function E() { return data.entries[st.entry]; }
-  function weight(e, l, h, i, j) {   // the weight of query i on key j, in [0, 1]
-    var s = e.shape;
-    return e.w[((l * s[1] + h) * s[2] + i) * s[3] + j] / 1000;
-  }
-  function color(h) { return data.colors[h % data.colors.length]; }
-  function short(t) { return t.length > 24 ? t.slice(0, 23) + "\u2026" : t; }
-
-  if (data.title) make("div", {"class": "attn-title"}, root, data.title).style.fontWeight = "bold";
-  var controls = make("div", {"class": "attn-controls"}, root);
-  var kindSel = make("select", {"class": "attn-kind", "aria-label": "kind of attention"}, controls);
-  data.entries.forEach(function (e, k) { make("option", {value: k}, kindSel, e.name); });
-  if (data.entries.length < 2) kindSel.style.display = "none";
-  var layerSel = make("select", {"class": "attn-layer", "aria-label": "layer"}, controls);
-  var headBox = make("span", {"class": "attn-heads"}, controls);
-  var allBtn = make("button", {"class": "attn-all", type: "button"}, controls, "all heads");
-  var svg = make("svg", {"class": "attn-svg", role: "img"}, root);
-  var status = make("div", {"class": "attn-status"}, root);
-  var lines = null, qTok = [], kTok = [];
-
-  function build() {   // a new kind: layer options, head buttons, tokens
-    var e = E();
-    st.layer = e.layer; st.heads = e.head_names.map(function (_, h) { return h; });
-    st.sel = null; st.pinned = false;
-    layerSel.innerHTML = "";
-    e.layer_names.forEach(function (n, l) { make("option", {value: l}, layerSel, n); });
-    layerSel.value = st.layer;
-    layerSel.style.display = e.layer_names.length < 2 ? "none" : "";
-    headBox.innerHTML = "";
-    e.head_names.forEach(function (n, h) {
-      var b = make("button", {"class": "attn-head", type: "button", "data-head": h, title: n}, headBox,
-                   String(h + 1));
-      b.style.borderColor = color(h);
-      b.addEventListener("click", function (ev) { clickHead(h, ev.ctrlKey || ev.metaKey || ev.shiftKey); });
-    });
-    allBtn.style.display = e.head_names.length < 2 ? "none" : "";
-    var width = function (toks) {
-      return Math.min(220, Math.max(40, 16 + 7.5 * Math.max.apply(null, toks.map(function (t) { return short(t).length; }))));
-    };
-    var wq = width(e.queries), wk = width(e.keys), n = Math.max(e.queries.length, e.keys.length);
-    svg.innerHTML = "";
-    svg.setAttribute("width", wq + GAP + wk);
-    svg.setAttribute("height", TOP + n * ROW);
-    svg.setAttribute("viewBox", "0 0 " + (wq + GAP + wk) + " " + (TOP + n * ROW));
-    make("text", {x: wq - 6, y: 14, "text-anchor": "end", "font-style": "italic", fill: "currentColor"}, svg, "query");
-    make("text", {x: wq + GAP + 6, y: 14, "font-style": "italic", fill: "currentColor"}, svg, "key");
-    lines = make("g", {"class": "attn-lines"}, svg);
-    function tokens(toks, side, x0, w) {
-      return toks.map(function (t, i) {
-        var g = make("g", {"class": "attn-token", "data-side": side, "data-index": i, tabindex: 0}, svg);
-        make("title", {}, g, t);
-        make("rect", {x: x0, y: TOP + i * ROW, width: w, height: ROW - 2, rx: 3, fill: "#1f77b4", "fill-opacity": 0}, g);
-        make("text", {x: side === "q" ? x0 + w - 6 : x0 + 6, y: TOP + i * ROW + ROW / 2 + 4,
-                      "text-anchor": side === "q" ? "end" : "start"}, g, short(t));
-        g.addEventListener("mouseenter", function () { if (!st.pinned) { st.sel = [side, i]; draw(); } });
-        g.addEventListener("mouseleave", function () { if (!st.pinned) { st.sel = null; draw(); } });
-        g.addEventListener("click", function () { clickToken(side, i); });
-        g.addEventListener("keydown", function (ev) {
-          if (ev.key === "Enter" || ev.key === " ") { ev.preventDefault(); clickToken(side, i); }
-        });
-        return g;
-      });
-    }
-    qTok = tokens(e.queries, "q", 0, wq);
-    kTok = tokens(e.keys, "k", wq + GAP, wk);
-    svg.setAttribute("data-wq", wq);
-    draw();
-  }
-
-  function clickToken(side, i) {
-    var same = st.sel && st.sel[0] === side && st.sel[1] === i;
-    if (st.pinned && same) { st.pinned = false; st.sel = null; }
-    else { st.pinned = true; st.sel = [side, i]; }
-    draw();
-  }
-  function clickHead(h, toggle) {
-    var all = E().head_names.map(function (_, k) { return k; });
-    if (toggle) {
-      var at = st.heads.indexOf(h);
-      if (at < 0) st.heads.push(h); else if (st.heads.length > 1) st.heads.splice(at, 1);
-      st.heads.sort(function (a, b) { return a - b; });
-    } else {
-      st.heads = st.heads.length === 1 && st.heads[0] === h ? all : [h];
-    }
-    draw();
-  }
-
-  function draw() {   // lines, shades, buttons and the status line for the current state
-    var e = E(), l = st.layer, H = st.heads, wq = +svg.getAttribute("data-wq");
-    var sel = st.sel, L = e.queries.length, S = e.keys.length;
-    lines.innerHTML = "";
-    H.forEach(function (h) {
-      for (var i = 0; i < L; i++) {
-        if (sel && sel[0] === "q" && sel[1] !== i) continue;
-        for (var j = 0; j < S; j++) {
-          if (sel && sel[0] === "k" && sel[1] !== j) continue;
-          var w = weight(e, l, h, i, j);
-          if (w < 0.01) continue;
-          make("line", {"class": "attn-line", "data-head": h, "data-q": i, "data-k": j,
-                        x1: wq, y1: TOP + i * ROW + ROW / 2 - 1, x2: wq + GAP, y2: TOP + j * ROW + ROW / 2 - 1,
-                        stroke: color(h), "stroke-width": 2, "stroke-opacity": w.toFixed(3)}, lines);
-        }
-      }
-    });
-    function mean(i, j) {
-      var s = 0;
-      H.forEach(function (h) { s += weight(e, l, h, i, j); });
-      return s / H.length;
-    }
-    var shadeColor = H.length === 1 ? color(H[0]) : "#1f77b4";
-    [[qTok, "q"], [kTok, "k"]].forEach(function (pair) {
-      pair[0].forEach(function (g, i) {
-        var on = sel && sel[0] === pair[1] && sel[1] === i, a = 0;
-        if (sel && sel[0] !== pair[1]) a = pair[1] === "k" ? mean(sel[1], i) : mean(i, sel[1]);
-        g.setAttribute("class", "attn-token" + (on ? " attn-selected" : ""));
-        g.setAttribute("data-shade", a.toFixed(3));
-        var r = g.querySelector("rect");
-        r.setAttribute("fill", shadeColor);
-        r.setAttribute("fill-opacity", on ? 0.15 : (0.85 * a).toFixed(3));
-      });
-    });
-    headBox.querySelectorAll("button").forEach(function (b) {
-      var h = +b.getAttribute("data-head"), on = H.indexOf(h) >= 0;
-      b.setAttribute("aria-pressed", on);
-      b.style.background = on ? color(h) : "transparent";
-    });
-    var heads = H.length === e.head_names.length ? "all heads" :
-      H.map(function (h) { return e.head_names[h]; }).join(", ");
-    var where = e.layer_names[l] + ", " + heads;
-    if (!sel) { status.textContent = where + ". Hover over or click a token; click a head to show it alone."; return; }
-    var other = sel[0] === "q" ? e.keys : e.queries, n = other.length, ranked = [];
-    for (var k = 0; k < n; k++) ranked.push([k, sel[0] === "q" ? mean(sel[1], k) : mean(k, sel[1])]);
-    ranked.sort(function (a, b) { return b[1] - a[1]; });
-    var own = (sel[0] === "q" ? e.queries : e.keys)[sel[1]];
-    status.textContent = where + (sel[0] === "q" ? ". Query \u201c" + own + "\u201d attends to: " :
-                                  ". Key \u201c" + own + "\u201d is attended by: ") +
-      ranked.slice(0, 3).map(function (p) { return "\u201c" + other[p[0]] + "\u201d " + p[1].toFixed(2); }).join(", ") +
-      (st.pinned ? " (click the token again to release it)" : "");
-  }
-
-  kindSel.addEventListener("change", function () { st.entry = +kindSel.value; build(); });
-  layerSel.addEventListener("change", function () { st.layer = +layerSel.value; draw(); });
-  allBtn.addEventListener("click", function () {
-    st.heads = E().head_names.map(function (_, h) { return h; }); draw();
-  });
-  build();
-}"""
+_VIEW_CSS, _VIEW_JS = _asset("view.css"), _asset("view.js")
 
 # %% ../nbs/90_viz.ipynb #8e1cb741
 class AttentionView:
@@ -334,50 +163,60 @@ class AttentionView:
         kinds = ", ".join(f"{e['name']} {tuple(e['weights'].shape)}" for e in self.entries)
         return f"AttentionView({kinds})"
 
-    def _data(self) -> dict:
-        "What the JavaScript draws: weights as integers in thousandths, to keep pages small."
-        return dict(title=self.title, colors=HEAD_COLORS, entries=[dict(
-            name=e["name"], queries=e["queries"], keys=e["keys"], shape=list(e["weights"].shape),
-            w=np.rint(e["weights"] * 1000).astype(int).ravel().tolist(), layer=e["layer"],
-            layer_names=e["layer_names"], head_names=e["head_names"]) for e in self.entries])
+# %% ../nbs/90_viz.ipynb #0343f41b
+@patch
+def _data(self: AttentionView) -> dict:
+    "What the JavaScript draws: weights as integers in thousandths, to keep pages small."
+    return dict(title=self.title, colors=HEAD_COLORS, entries=[dict(
+        name=e["name"], queries=e["queries"], keys=e["keys"], shape=list(e["weights"].shape),
+        w=np.rint(e["weights"] * 1000).astype(int).ravel().tolist(), layer=e["layer"],
+        layer_names=e["layer_names"], head_names=e["head_names"]) for e in self.entries])
 
-    def html(self) -> str:
-        "The view as an HTML fragment: a `div`, its data as JSON, its style and its script; nothing external."
-        if not self.entries:
-            raise ValueError("the view is empty: add attention weights with .add(weights, tokens)")
-        data = json.dumps(self._data(), separators=(",", ":")).replace("</", "<\\/")  # a token may contain "</script>"
-        # the id is a digest of the data: the same view renders the same HTML; the count keeps repeats on a page apart
-        AttentionView._count = getattr(AttentionView, "_count", 0) + 1
-        uid = f"attn-view-{hashlib.sha1(data.encode()).hexdigest()[:10]}-{AttentionView._count}"
-        return (f'<div class="attn-view" id="{uid}">'
-                f'<style>{_VIEW_CSS}</style>'
-                f'<script type="application/json" class="attn-data">{data}</script>'
-                f'<noscript>This interactive attention view needs JavaScript.</noscript></div>'
-                f'<script>({_VIEW_JS})("{uid}");</script>')
 
-    def _repr_html_(self) -> str:
-        return self.html()
 
-    def save(self, path: str | Path, **figure_kwargs) -> Path:
-        """Write the view to `path`: `.html` is a standalone page (it works offline and fetches nothing);
-        `.png`, `.svg` or `.pdf` is a static figure drawn by `figure(**figure_kwargs)`."""
-        path = Path(path)
-        suffix = path.suffix.lower()
-        if suffix in (".html", ".htm"):
-            title = _html.escape(self.title or "attention")
-            # the page may run its own inline script and style and nothing else: no request can leave it
-            csp = "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'"
-            path.write_text(f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
-                            f'<meta http-equiv="Content-Security-Policy" content="{csp}">'
-                            f'<title>{title}</title></head>\n<body style="font-family: sans-serif">\n'
-                            f'{self.html()}\n</body></html>\n', encoding="utf-8")
-        elif suffix in (".png", ".svg", ".pdf"):
-            fig = self.figure(**figure_kwargs)
-            fig.savefig(path, bbox_inches="tight", dpi=150)
-            plt.close(fig)
-        else:
-            raise ValueError(f"cannot save a view as {suffix!r}: use .html, .png, .svg or .pdf")
-        return path
+@patch
+def html(self: AttentionView) -> str:
+    "The view as an HTML fragment: a `div`, its data as JSON, its style and its script; nothing external."
+    if not self.entries:
+        raise ValueError("the view is empty: add attention weights with .add(weights, tokens)")
+    data = json.dumps(self._data(), separators=(",", ":")).replace("</", "<\\/")  # a token may contain "</script>"
+    # the id is a digest of the data: the same view renders the same HTML; the count keeps repeats on a page apart
+    AttentionView._count = getattr(AttentionView, "_count", 0) + 1
+    uid = f"attn-view-{hashlib.sha1(data.encode()).hexdigest()[:10]}-{AttentionView._count}"
+    return (f'<div class="attn-view" id="{uid}">'
+            f'<style>{_VIEW_CSS}</style>'
+            f'<script type="application/json" class="attn-data">{data}</script>'
+            f'<noscript>This interactive attention view needs JavaScript.</noscript></div>'
+            f'<script>({_VIEW_JS})("{uid}");</script>')
+
+
+
+@patch
+def _repr_html_(self: AttentionView) -> str:
+    return self.html()
+
+# %% ../nbs/90_viz.ipynb #3106afe3
+@patch
+def save(self: AttentionView, path: str | Path, **figure_kwargs) -> Path:
+    """Write the view to `path`: `.html` is a standalone page (it works offline and fetches nothing);
+    `.png`, `.svg` or `.pdf` is a static figure drawn by `figure(**figure_kwargs)`."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix in (".html", ".htm"):
+        title = _html.escape(self.title or "attention")
+        # the page may run its own inline script and style and nothing else: no request can leave it
+        csp = "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'"
+        path.write_text(f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+                        f'<meta http-equiv="Content-Security-Policy" content="{csp}">'
+                        f'<title>{title}</title></head>\n<body style="font-family: sans-serif">\n'
+                        f'{self.html()}\n</body></html>\n', encoding="utf-8")
+    elif suffix in (".png", ".svg", ".pdf"):
+        fig = self.figure(**figure_kwargs)
+        fig.savefig(path, bbox_inches="tight", dpi=150)
+        plt.close(fig)
+    else:
+        raise ValueError(f"cannot save a view as {suffix!r}: use .html, .png, .svg or .pdf")
+    return path
 
 
 def attention_view(weights, query_tokens: Sequence[str], key_tokens: Sequence[str] | None = None, *,

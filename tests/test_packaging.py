@@ -22,6 +22,9 @@ import attn_tutorial, pathlib
 from attn_tutorial.translate import load_pairs
 print(pathlib.Path(attn_tutorial.__file__).parent)
 print((pathlib.Path(attn_tutorial.__file__).parent / "py.typed").is_file())
+from attn_tutorial.viz import attention_view                 # reads its script and style from the package
+import numpy
+assert "function (uid)" in attention_view(numpy.ones((1, 1)), ["a"])._repr_html_()
 try:
     print(len(load_pairs("valid")))
 except FileNotFoundError as err:
