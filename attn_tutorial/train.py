@@ -48,10 +48,9 @@ def to_device(batch, device):
 
 # %% ../nbs/92_train.ipynb #cc1b9904
 class Progress:
-    """One line of progress that updates in place: a display handle in Jupyter, `\\r` on a terminal.
-
-    In a notebook saved after running (as in the built book) only the last state remains, one line.
-    """
+    """One line of progress that updates in place: a display handle in Jupyter, `\\r` on a terminal. When the
+    work is done, `close` replaces the bar with a one-line summary, so a saved notebook (the built book) keeps no
+    progress bar, only what the run did."""
 
     def __init__(self, total: int, desc: str = "", enabled: bool = True):
         self.total, self.desc, self.enabled, self.start = total, desc, enabled, time.perf_counter()
@@ -76,9 +75,14 @@ class Progress:
             sys.stderr.flush()
 
     def close(self, n: int, info: str = "") -> None:
-        self.update(n, info)
-        if self.enabled and self.handle is None:
-            sys.stderr.write("\n")
+        if not self.enabled:
+            return
+        summary = (f"{self.desc.strip()}{': ' if self.desc.strip() else ''}done in "
+                   f"{time.perf_counter() - self.start:.0f} s{', ' + info if info else ''}")
+        if self.handle is not None:
+            self.handle.update({"text/plain": summary}, raw=True)
+        else:
+            sys.stderr.write("\r" + summary + " " * 20 + "\n")
 
 
 def _in_notebook() -> bool:
@@ -186,8 +190,8 @@ def fit(
     if best_state is not None and hist.best_step != hist.steps[-1]:
         hist.final_state = _copy_state(model)
         model.load_state_dict(best_state)
-    bar.close(run.progress(len(hist.steps)), f"loss {hist.losses[-1]:.3f} {info}"
-              + (" (target reached)" if hist.stopped_early else ""))
+    bar.close(run.progress(len(hist.steps)), f"{len(hist.steps)} steps, loss {hist.losses[-1]:.3f}"
+              + (f", {info}" if info else "") + (" (target reached)" if hist.stopped_early else ""))
     return hist
 
 # %% ../nbs/92_train.ipynb #ef715903

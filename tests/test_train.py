@@ -39,7 +39,11 @@ def test_progress_line_on_a_terminal(capsys):
     model, loss_fn, batches, _ = _task(2)
     fit(model, loss_fn, batches, 20, device="cpu", desc="demo")
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "demo [####################] 20/20" in err.split("\r")[-1]
+    # the bar updates in place on one line ...
+    assert err.count("\n") == 1 and "demo [####################] 20/20" in err.split("\r")[-2]
+    # ... and the run ends by overwriting it with a summary, so a log keeps what the run did, not a bar
+    last = err.split("\r")[-1]
+    assert last.startswith("demo: done in ") and "20 steps" in last and "[" not in last
 
 
 def test_bad_arguments():

@@ -1,0 +1,101 @@
+"""What a reader sees, per chapter page of the built book (_build/html), measured in headless Chromium: the share of
+the page's height taken by visible code (folded cells count only their toggle), the widest visible code line, the
+progress-bar lines left in outputs, and whether the page opens with what it teaches and ends with a summary and
+exercises. Goals: code <= 30% of the height, lines <= 88 characters, no progress lines, every part present.
+Prints a table and writes JSON.
+
+    .venv/bin/python bench/reader.py [--out bench/results/reader.json] [--only 06_transformer ...]
+"""
+from __future__ import annotations
+
+import argparse
+import functools
+import http.server
+import json
+import re
+import threading
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+HTML = ROOT / "_build" / "html"
+CODE_SHARE, WIDTH = 0.30, 88
+PROGRESS = re.compile(r"\[[#.]{20}\] \d+/\d+")
+
+MEASURE = """() => {
+  const main = document.querySelector("article.bd-article");
+  const shown = e => e.offsetParent !== null && e.getClientRects().length > 0;
+  const inputs = [...main.querySelectorAll("div.cell div.cell_input")].filter(shown);
+  const code = inputs.reduce((h, e) => h + e.getBoundingClientRect().height, 0);
+  const lines = inputs.flatMap(e => e.innerText.split("\\n"));
+  const outputs = [...main.querySelectorAll("div.cell_output")].filter(shown).map(e => e.innerText);
+  const heads = [...main.querySelectorAll("h1, h2, h3")].map(h => h.innerText.replace(/[#¶]/g, "").trim());
+  return {height: main.getBoundingClientRect().height, code, lines, outputs, heads,
+          first: (main.querySelector("section p") || {innerText: ""}).innerText};
+}"""
+
+
+def chapters() -> list[str]:
+    "The numbered chapters of _toc.yml (not the toolbox, not the back matter)."
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
+    return [c["file"] for part in toc["parts"] if part.get("numbered") for c in part["chapters"]]
+
+
+def serve(folder: Path):
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(folder))
+    handler.log_message = lambda *a: None
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+def measure(page, url: str) -> dict:
+    page.goto(url, wait_until="networkidle")
+    m = page.evaluate(MEASURE)
+    heads = [h.lower() for h in m["heads"]]
+    return dict(code_share=round(m["code"] / max(m["height"], 1), 3),
+                widest_line=max((len(line.rstrip()) for line in m["lines"]), default=0),
+                progress_lines=sum(len(PROGRESS.findall(o)) for o in m["outputs"]),
+                learn=any(k in m["first"].lower() for k in ("you will", "you learn", "this chapter")),
+                summary=any("summary" in h for h in heads), exercises=any("exercises" in h for h in heads))
+
+
+def main() -> None:
+    from playwright.sync_api import sync_playwright
+
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--out", default=str(ROOT / "bench/results/reader.json"))
+    ap.add_argument("--only", nargs="*")
+    args = ap.parse_args()
+    docs = [d for d in chapters() if not args.only or Path(d).name in args.only]
+    server = serve(HTML)
+    base = f"http://127.0.0.1:{server.server_address[1]}"
+    rows = []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=[
+            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update"])
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        for doc in docs:
+            r = dict(page=Path(doc).name, **measure(page, f"{base}/{doc}.html"))
+            r["ok"] = (r["code_share"] <= CODE_SHARE and r["widest_line"] <= WIDTH and r["progress_lines"] == 0
+                       and r["learn"] and r["summary"] and r["exercises"])
+            rows.append(r)
+        browser.close()
+    server.shutdown()
+    print(f"{'page':<22} {'code':>6} {'widest':>6} {'progress':>8} {'learn':>5} {'summary':>7} {'exercises':>9}")
+    for r in rows:
+        print(f"{r['page']:<22} {r['code_share']:6.0%} {r['widest_line']:6d} {r['progress_lines']:8d} "
+              f"{'yes' if r['learn'] else 'NO':>5} {'yes' if r['summary'] else 'NO':>7} "
+              f"{'yes' if r['exercises'] else 'NO':>9}")
+    print(f"goals (code <= {CODE_SHARE:.0%}, lines <= {WIDTH}, no progress lines, all parts): "
+          f"{sum(r['ok'] for r in rows)} of {len(rows)} pages meet them")
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(dict(benchmark="reader", goals=dict(code_share=CODE_SHARE, widest_line=WIDTH),
+                                   rows=rows, all_met=all(r["ok"] for r in rows)), indent=2) + "\n")
+    print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    main()
