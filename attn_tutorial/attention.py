@@ -15,23 +15,29 @@ __all__ = ['causal_mask', 'length_mask', 'masked_softmax', 'apply_mask', 'empty_
            'attention_weights', 'scaled_dot_product_attention']
 
 # %% ../nbs/02_qkv.ipynb #23b4149c
-def causal_mask(L: int, S: int | None = None, offset: int = 0,
-                device: torch.device | str | None = None) -> Tensor:
-    """Bool mask `(L, S)`, True where query `i` may attend key `j`, that is where `j <= i + offset`.
+def causal_mask(
+    L: int, S: int | None = None, offset: int = 0,
+    device: torch.device | str | None = None,
+) -> Tensor:
+    """Bool mask `(L, S)`, True where query `i` may attend key `j`, that is where `j <=
+    i + offset`.
 
-    `offset=0` is top-left aligned, as `is_causal=True` in `torch.nn.functional.scaled_dot_product_attention`:
-    when `S > L`, query `i` still sees only keys `0..i`. Queries that come after `offset` cached keys (a
-    key/value cache) use `offset = S - L`. `S` defaults to `L`.
+    `offset=0` is top-left aligned, as `is_causal=True` in
+    `torch.nn.functional.scaled_dot_product_attention`:
+    when `S > L`, query `i` still sees only keys `0..i`. Queries that come after
+    `offset` cached keys (a key/value cache) use `offset = S - L`. `S` defaults to `L`.
     """
     S = L if S is None else S
     return torch.ones(L, S, dtype=torch.bool, device=device).tril(offset)
 
 
 def length_mask(lengths: Tensor, S: int | None = None) -> Tensor:
-    """Bool mask `(B, S)` from `lengths` `(B,)`: True at the first `lengths[b]` positions (real tokens).
+    """Bool mask `(B, S)` from `lengths` `(B,)`: True at the first `lengths[b]`
+    positions (real tokens).
 
-    Use `mask[:, None, :]` to broadcast it over the `L` queries of scores `(B, L, S)`. The polarity is that of
-    `attn_mask` (True = may attend); `torch.nn.MultiheadAttention`'s `key_padding_mask` is its negation.
+    Use `mask[:, None, :]` to broadcast it over the `L` queries of scores `(B, L, S)`.
+    The polarity is that of `attn_mask` (True = may attend);
+    `torch.nn.MultiheadAttention`'s `key_padding_mask` is its negation.
     """
     lengths = torch.as_tensor(lengths)
     if lengths.dim() != 1:
@@ -40,18 +46,27 @@ def length_mask(lengths: Tensor, S: int | None = None) -> Tensor:
     return torch.arange(S, device=lengths.device) < lengths[:, None]
 
 # %% ../nbs/02_qkv.ipynb #c82c9dca
-def masked_softmax(scores: Tensor, mask: Tensor | None = None, dim: int = -1, inplace: bool = False) -> Tensor:
-    """Softmax of `scores` along `dim` under `mask`: masked entries get weight exactly 0.
+def masked_softmax(
+    scores: Tensor, mask: Tensor | None = None, dim: int = -1, inplace: bool = False
+) -> Tensor:
+    """Softmax of `scores` along `dim` under `mask`: masked entries get weight exactly
+    0.
 
-    scores: `(..., L, S)`; mask: bool (True = may attend) or float (added to the scores, `-inf` = never),
-    broadcastable to `scores`. A row the mask leaves nothing to attend gets all-zero weights and zero gradients,
-    where `torch.softmax` gives NaN. `inplace=True` writes the weights over `scores` when autograd does not
-    need them (inference): one `(..., L, S)` tensor fewer to allocate.
+    scores: `(..., L, S)`; mask: bool (True = may attend) or float (added to the scores,
+    `-inf` = never), broadcastable to `scores`. A row the mask leaves nothing to attend
+    gets all-zero weights and zero gradients, where `torch.softmax` gives NaN.
+    `inplace=True` writes the weights over `scores` when autograd does not need them
+    (inference): one `(..., L, S)` tensor fewer to allocate.
     """
     inplace = inplace and not (torch.is_grad_enabled() and scores.requires_grad)
     scores, empty = apply_mask(scores, mask, inplace), empty_rows(mask, dim)
-    if empty is not None:                          # softmax of a row of -inf is 0/0: take it of zeros instead
-        scores = scores.masked_fill_(empty, 0.0) if inplace else scores.masked_fill(empty, 0.0)
+    # softmax of a row of -inf is 0/0: take it of zeros instead
+    if empty is not None:
+        scores = (
+            scores.masked_fill_(empty, 0.0)
+            if inplace
+            else scores.masked_fill(empty, 0.0)
+        )
     if inplace:
         weights = torch.softmax(scores, dim, out=scores)
         return weights if empty is None else weights.masked_fill_(empty, 0.0)
@@ -60,53 +75,93 @@ def masked_softmax(scores: Tensor, mask: Tensor | None = None, dim: int = -1, in
 
 
 def apply_mask(scores: Tensor, mask: Tensor | None, inplace: bool = False) -> Tensor:
-    "`scores` with `mask` applied: `-inf` where a bool mask is False; a float mask is added."
+    """`scores` with `mask` applied: `-inf` where a bool mask is False; a float mask is
+    added."""
     if mask is None:
         return scores
     if mask.dtype == torch.bool:
-        return scores.masked_fill_(~mask, float("-inf")) if inplace else scores.masked_fill(~mask, float("-inf"))
+        return (
+            scores.masked_fill_(~mask, float("-inf"))
+            if inplace
+            else scores.masked_fill(~mask, float("-inf"))
+        )
     if not mask.is_floating_point():
-        raise TypeError(f"mask must be bool (True = may attend) or float (added), got dtype {mask.dtype}")
-    return scores.add_(mask.to(scores.dtype)) if inplace else scores + mask.to(scores.dtype)
+        raise TypeError(
+            "mask must be bool (True = may attend) or float (added), got "
+            f"dtype {mask.dtype}"
+        )
+    return (
+        scores.add_(mask.to(scores.dtype))
+        if inplace
+        else scores + mask.to(scores.dtype)
+    )
 
-
+# %% ../nbs/02_qkv.ipynb #34c59edd
 def empty_rows(mask: Tensor | None, dim: int = -1) -> Tensor | None:
-    "Bool `mask.any(dim, keepdim=True)`-shaped: the rows in which `mask` allows nothing; None if there are none."
+    """Bool `mask.any(dim, keepdim=True)`-shaped: the rows in which `mask` allows
+    nothing; None if there are none."""
     if mask is None:
         return None
-    empty = ~(mask if mask.dtype == torch.bool else mask > float("-inf")).any(dim, keepdim=True)
+    empty = ~(mask if mask.dtype == torch.bool else mask > float("-inf")).any(
+        dim, keepdim=True
+    )
     return empty if empty.any() else None
 
 
 def masked_mean(x: Tensor, mask: Tensor) -> Tensor:
-    """The mean of `x (B, L, E)` over the positions `mask (B, L)` allows -> `(B, E)`: attention with equal scores
-    (every allowed position weighs 1/count). A row with nothing allowed gives zeros."""
-    return (masked_softmax(torch.zeros(mask.shape, dtype=x.dtype, device=x.device), mask)[:, None] @ x)[:, 0]
+    """The mean of `x (B, L, E)` over the positions `mask (B, L)` allows -> `(B, E)`:
+    attention with equal scores (every allowed position weighs 1/count). A row with
+    nothing allowed gives zeros."""
+    return (
+        masked_softmax(torch.zeros(mask.shape, dtype=x.dtype, device=x.device), mask)[
+            :, None
+        ]
+        @ x
+    )[:, 0]
 
 # %% ../nbs/02_qkv.ipynb #9e60ba2e
 def _shape(t: Tensor) -> tuple:
     return tuple(t.shape)
 
 
-def _check_attention_inputs(query: Tensor, key: Tensor, value: Tensor, attn_mask: Tensor | None,
-                            enable_gqa: bool = False) -> None:
-    "Raise ValueError (TypeError for dtypes) naming the shapes when the inputs of attention do not fit."
+def _check_attention_inputs(
+    query: Tensor, key: Tensor, value: Tensor, attn_mask: Tensor | None,
+    enable_gqa: bool = False,
+) -> None:
+    """Raise ValueError (TypeError for dtypes) naming the shapes when the inputs of
+    attention do not fit."""
     shapes = f"query {_shape(query)}, key {_shape(key)}, value {_shape(value)}"
     for name, t in (("query", query), ("key", key), ("value", value)):
         if t.dim() < 2:
-            raise ValueError(f"{name} must be (..., length, features), got shape {_shape(t)}")
+            raise ValueError(
+                f"{name} must be (..., length, features), got shape {_shape(t)}"
+            )
     if query.shape[-1] != key.shape[-1]:
-        raise ValueError(f"query (..., L, E) and key (..., S, E) must have the same E: {shapes}")
+        raise ValueError(
+            f"query (..., L, E) and key (..., S, E) must have the same E: {shapes}"
+        )
     if key.shape[-2] != value.shape[-2]:
-        raise ValueError(f"key (..., S, E) and value (..., S, Ev) must have the same S: {shapes}")
+        raise ValueError(
+            f"key (..., S, E) and value (..., S, Ev) must have the same S: {shapes}"
+        )
     if not query.dtype == key.dtype == value.dtype:
-        raise TypeError(f"query, key and value must share a dtype, got {query.dtype}, {key.dtype}, {value.dtype}")
+        raise TypeError(
+            f"query, key and value must share a dtype, got {query.dtype}, "
+            f"{key.dtype}, {value.dtype}"
+        )
     batch_k, batch_v = key.shape[:-2], value.shape[:-2]
     if enable_gqa:
-        if min(query.dim(), key.dim(), value.dim()) < 3 or key.shape[-3] != value.shape[-3] \
-                or key.shape[-3] == 0 or query.shape[-3] % key.shape[-3]:
-            raise ValueError(f"enable_gqa needs query (..., Hq, L, E), key (..., Hkv, S, E) and value "
-                             f"(..., Hkv, S, Ev) with Hq a multiple of Hkv: {shapes}")
+        if (
+            min(query.dim(), key.dim(), value.dim()) < 3
+            or key.shape[-3] != value.shape[-3]
+            or key.shape[-3] == 0
+            or query.shape[-3] % key.shape[-3]
+        ):
+            raise ValueError(
+                "enable_gqa needs query (..., Hq, L, E), key (..., Hkv, "
+                "S, E) and value "
+                f"(..., Hkv, S, Ev) with Hq a multiple of Hkv: {shapes}"
+            )
         batch_k = batch_v = (*key.shape[:-3], query.shape[-3])
     try:
         batch = torch.broadcast_shapes(query.shape[:-2], batch_k, batch_v)
@@ -114,35 +169,48 @@ def _check_attention_inputs(query: Tensor, key: Tensor, value: Tensor, attn_mask
         raise ValueError(f"the batch dims (...) of {shapes} do not broadcast") from None
     _check_mask(attn_mask, torch.Size((*batch, query.shape[-2], key.shape[-2])))
 
-
-def _check_mask(attn_mask: Tensor | None, scores_shape: torch.Size, name: str = "attn_mask") -> None:
-    "Raise TypeError for a mask that is neither bool nor float, ValueError if it does not broadcast to the scores."
+# %% ../nbs/02_qkv.ipynb #39893ed5
+def _check_mask(
+    attn_mask: Tensor | None, scores_shape: torch.Size, name: str = "attn_mask"
+) -> None:
+    """Raise TypeError for a mask that is neither bool nor float, ValueError if it does
+    not broadcast to the scores."""
     if attn_mask is None:
         return
     if attn_mask.dtype != torch.bool and not attn_mask.is_floating_point():
-        raise TypeError(f"{name} must be bool (True = may attend) or float (added to the scores), "
-                        f"got dtype {attn_mask.dtype}")
+        raise TypeError(
+            f"{name} must be bool (True = may attend) or float (added to the scores), "
+            f"got dtype {attn_mask.dtype}"
+        )
     try:
         fits = torch.broadcast_shapes(attn_mask.shape, scores_shape) == scores_shape
     except RuntimeError:
         fits = False
     if not fits:
-        raise ValueError(f"{name} {_shape(attn_mask)} does not broadcast to the scores' shape "
-                         f"{tuple(scores_shape)} = (..., L, S)")
+        raise ValueError(
+            f"{name} {_shape(attn_mask)} does not broadcast to the scores' shape "
+            f"{tuple(scores_shape)} = (..., L, S)"
+        )
 
 # %% ../nbs/02_qkv.ipynb #20586e89
-def combine_masks(L: int, S: int, *masks: Tensor | None, is_causal: bool = False, offset: int = 0,
-                  dtype: torch.dtype | None = None, device: torch.device | str | None = None) -> Tensor | None:
-    """The masks of one attention call as one mask broadcastable to `(..., L, S)`; None if nothing is masked.
+def combine_masks(
+    L: int, S: int, *masks: Tensor | None, is_causal: bool = False, offset: int = 0,
+    dtype: torch.dtype | None = None, device: torch.device | str | None = None,
+) -> Tensor | None:
+    """The masks of one attention call as one mask broadcastable to `(..., L, S)`; None
+    if nothing is masked.
 
-    Each of `masks` is bool (True = may attend) or float (added to the scores); `is_causal` adds
-    `causal_mask(L, S, offset)`. Bool masks combine with `&` into a bool mask; if any is float the result is
-    float (`dtype`, default the first float mask's), the float masks summed and `-inf` where a bool mask
-    forbids. Every attention of the library combines its masks here.
+    Each of `masks` is bool (True = may attend) or float (added to the scores);
+    `is_causal` adds `causal_mask(L, S, offset)`. Bool masks combine with `&` into a
+    bool mask; if any is float the result is float (`dtype`, default the first float
+    mask's), the float masks summed and `-inf` where a bool mask forbids. Every
+    attention of the library combines its masks here.
     """
     masks = [m for m in masks if m is not None]
     if is_causal:
-        masks.append(causal_mask(L, S, offset, device=masks[0].device if masks else device))
+        masks.append(
+            causal_mask(L, S, offset, device=masks[0].device if masks else device)
+        )
     bools = [m for m in masks if m.dtype == torch.bool]
     floats = [m for m in masks if m.dtype != torch.bool]
     allowed = functools.reduce(torch.logical_and, bools) if bools else None
@@ -154,46 +222,61 @@ def combine_masks(L: int, S: int, *masks: Tensor | None, is_causal: bool = False
 
 # %% ../nbs/02_qkv.ipynb #c813c199
 def attention_weights(
-    scores: Tensor,                  # (..., L, S)
-    attn_mask: Tensor | None = None, # bool (True = may attend) or float (added), broadcastable to (..., L, S)
-    is_causal: bool = False,         # query i attends keys j <= i (top-left aligned)
+    scores: Tensor,  # (..., L, S)
+    # bool (True = may attend) or float (added), broadcastable to (..., L, S)
+    attn_mask: Tensor | None = None,
+    is_causal: bool = False,  # query i attends keys j <= i (top-left aligned)
 ) -> Tensor:
     """Weights `(..., L, S)`: the softmax over the keys of `scores` under the masks of
-    `scaled_dot_product_attention`. Any score function (see the score-functions chapter) can use it."""
+    `scaled_dot_product_attention`. Any score function (see the score-functions
+    chapter) can use it."""
     _check_mask(attn_mask, scores.shape)
-    mask = combine_masks(*scores.shape[-2:], attn_mask, is_causal=is_causal, dtype=scores.dtype,
-                         device=scores.device)
+    mask = combine_masks(
+        *scores.shape[-2:], attn_mask, is_causal=is_causal, dtype=scores.dtype,
+        device=scores.device,
+    )
     return masked_softmax(scores, mask)
 
 # %% ../nbs/02_qkv.ipynb #1115e776
 def scaled_dot_product_attention(
-    query: Tensor,                   # (..., L, E)
-    key: Tensor,                     # (..., S, E)
-    value: Tensor,                   # (..., S, Ev)
-    attn_mask: Tensor | None = None, # bool (True = may attend) or float (added), broadcastable to (..., L, S)
-    dropout_p: float = 0.0,          # dropout on the weights
-    is_causal: bool = False,         # query i attends keys j <= i (top-left aligned)
-    scale: float | None = None,      # multiplies the scores; default 1/sqrt(E)
-    enable_gqa: bool = False,        # Hq query heads share Hkv key/value heads (dim -3) in groups
+    query: Tensor,  # (..., L, E)
+    key: Tensor,  # (..., S, E)
+    value: Tensor,  # (..., S, Ev)
+    # bool (True = may attend) or float (added), broadcastable to (..., L, S)
+    attn_mask: Tensor | None = None,
+    dropout_p: float = 0.0,  # dropout on the weights
+    is_causal: bool = False,  # query i attends keys j <= i (top-left aligned)
+    scale: float | None = None,  # multiplies the scores; default 1/sqrt(E)
+    # Hq query heads share Hkv key/value heads (dim -3) in groups
+    enable_gqa: bool = False,
 ) -> tuple[Tensor, Tensor]:
-    """Attention `softmax(query @ keyᵀ * scale + mask) @ value` -> `(output (..., L, Ev), weights (..., L, S))`.
+    """Attention `softmax(query @ keyᵀ * scale + mask) @ value` -> `(output (..., L,
+    Ev), weights (..., L, S))`.
 
-    Arguments and masks as `torch.nn.functional.scaled_dot_product_attention`: a bool `attn_mask` is True where a
-    query may attend, a float one is added to the scores. It returns the weights too, and it differs from torch
-    in two ways on purpose: `is_causal` may be combined with `attn_mask` (both apply), and a query with no key it
-    may attend gets zero weights and a zero output, never NaN, and finite gradients. With `enable_gqa`, query
-    head `h` uses key/value head `h // (Hq / Hkv)`. Inputs that do not fit raise ValueError naming the shapes.
+    Arguments and masks as `torch.nn.functional.scaled_dot_product_attention`: a bool
+    `attn_mask` is True where a query may attend, a float one is added to the scores. It
+    returns the weights too, and it differs from torch in two ways on purpose:
+    `is_causal` may be combined with `attn_mask` (both apply), and a query with no key
+    it may attend gets zero weights and a zero output, never NaN, and finite gradients.
+    With `enable_gqa`, query head `h` uses key/value head `h // (Hq / Hkv)`. Inputs that
+    do not fit raise ValueError naming the shapes.
     """
     _check_attention_inputs(query, key, value, attn_mask, enable_gqa)
     if enable_gqa and key.shape[-3] != query.shape[-3]:
         group = query.shape[-3] // key.shape[-3]
-        key, value = key.repeat_interleave(group, -3), value.repeat_interleave(group, -3)
+        key, value = (
+            key.repeat_interleave(group, -3), value.repeat_interleave(group, -3),
+        )
     E = query.shape[-1]
     scale = (1 / math.sqrt(E) if E else 1.0) if scale is None else scale
-    scores = (query * scale) @ key.transpose(-2, -1)     # (..., L, S); scaled first, so half precision can't overflow
-    mask = combine_masks(*scores.shape[-2:], attn_mask, is_causal=is_causal, dtype=scores.dtype,
-                         device=scores.device)
-    weights = masked_softmax(scores, mask, inplace=True)  # the scores are ours: overwrite them if we may
+    # (..., L, S); scaled first, so half precision can't overflow
+    scores = (query * scale) @ key.transpose(-2, -1)
+    mask = combine_masks(
+        *scores.shape[-2:], attn_mask, is_causal=is_causal, dtype=scores.dtype,
+        device=scores.device,
+    )
+    # the scores are ours: overwrite them if we may
+    weights = masked_softmax(scores, mask, inplace=True)
     if dropout_p > 0.0:
         weights = F.dropout(weights, p=dropout_p)
-    return weights @ value, weights                      # (..., L, Ev), (..., L, S)
+    return weights @ value, weights  # (..., L, Ev), (..., L, S)

@@ -18,21 +18,29 @@ __all__ = ['RESULTS', 'record', 'read_results', 'provenance', 'describe']
 
 # %% ../nbs/95_book.ipynb #8023f4c0
 _REPO = Path(attn_tutorial.__file__).resolve().parent.parent
-# a build output: under _build/ of a clone (ATTN_TUTORIAL_RESULTS elsewhere, or to put them somewhere else)
-RESULTS = Path(os.environ.get("ATTN_TUTORIAL_RESULTS") or (_REPO / "_build" / "results" if (_REPO / "nbs").is_dir()
-                                                           else Path("results")))
+# a build output: under _build/ of a clone (ATTN_TUTORIAL_RESULTS elsewhere, or to put
+# them somewhere else)
+RESULTS = Path(
+    os.environ.get("ATTN_TUTORIAL_RESULTS")
+    or (_REPO / "_build" / "results" if (_REPO / "nbs").is_dir() else Path("results"))
+)
 _recorded: set = set()
 
 
-def record(chapter: str,                  # the notebook's name, e.g. "06_transformer"
-           name: str,                     # what was measured, as the conclusion's table should say it
-           value: float,
-           fmt: str = ".3f",              # how to show it: a format spec such as ".1%" or ",.0f"
-           folder: str | Path | None = None,   # default: RESULTS
+def record(
+    chapter: str,  # the notebook's name, e.g. "06_transformer"
+    # what was measured, as the conclusion's table should say it
+    name: str,
+    value: float,
+    # how to show it: a format spec such as ".1%" or ",.0f"
+    fmt: str = ".3f",
+    folder: str | Path | None = None,  # default: RESULTS
 ) -> float:
     "Save one key result of `chapter` to `folder/<chapter>.json` and return `value`."
-    value = float(value)                  # numpy and torch scalars become plain floats, which JSON can hold
-    format(value, fmt)                    # a bad format spec fails here, not in the conclusion
+    # numpy and torch scalars become plain floats, which JSON can hold
+    value = float(value)
+    # a bad format spec fails here, not in the conclusion
+    format(value, fmt)
     folder = Path(folder) if folder is not None else RESULTS
     path = folder / f"{chapter}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -45,26 +53,38 @@ def record(chapter: str,                  # the notebook's name, e.g. "06_transf
 
 
 def read_results(name: str, folder: str | Path | None = None, needs: str | None = None):
-    """The JSON a chapter wrote to `folder/<name>.json` (default: RESULTS); a missing file is a
-    FileNotFoundError that says which chapter (`needs`) to run first."""
+    """The JSON a chapter wrote to `folder/<name>.json` (default: RESULTS); a missing
+    file is a FileNotFoundError that says which chapter (`needs`) to run first."""
     path = (Path(folder) if folder is not None else RESULTS) / f"{name}.json"
     if not path.is_file():
-        raise FileNotFoundError(f"{path} not found: run {needs or name} first, it writes this file")
+        raise FileNotFoundError(
+            f"{path} not found: run {needs or name} first, it writes this file"
+        )
     return json.loads(path.read_text())
 
 # %% ../nbs/95_book.ipynb #5c5654bf
 def provenance(module: str, args: list[str]) -> dict:
-    "Where a long run's results came from: its command (`python -m module args`), the date and the machine."
+    """Where a long run's results came from: its command (`python -m module args`), the
+    date and the machine."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
     launcher = "python" if world == 1 else f"torchrun --nproc_per_node {world}"
-    machine = (torch.cuda.get_device_name() if torch.cuda.is_available() else
-               f"{os.cpu_count()} CPU cores ({platform.machine()})")
-    return dict(command=" ".join([launcher, "-m", module, *args]), processes=world, machine=machine,
-                date=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-                torch=torch.__version__, threads=torch.get_num_threads())
+    machine = (
+        torch.cuda.get_device_name()
+        if torch.cuda.is_available()
+        else f"{os.cpu_count()} CPU cores ({platform.machine()})"
+    )
+    return dict(
+        command=" ".join([launcher, "-m", module, *args]), processes=world,
+        machine=machine,
+        date=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        torch=torch.__version__, threads=torch.get_num_threads(),
+    )
 
 
 def describe(prov: dict) -> str:
     "One line for a page: what ran, when, where."
-    return (f"`{prov['command']}`, run on {prov['date'][:10]} on {prov['machine']} "
-            f"({prov['processes']} process{'es' if prov['processes'] > 1 else ''}, torch {prov['torch']})")
+    return (
+        f"`{prov['command']}`, run on {prov['date'][:10]} on {prov['machine']} "
+        f"({prov['processes']} process{'es' if prov['processes'] > 1 else ''}, torch "
+        f"{prov['torch']})"
+    )

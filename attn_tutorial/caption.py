@@ -13,14 +13,20 @@ import torch
 from torch import Tensor, nn
 
 from .attention import length_mask, masked_mean
-from .data import (DATA_DIR, EOS, Batch, Batches, Vocab, data_missing,
-                                teacher_forcing)
+from attn_tutorial.data import (
+    DATA_DIR, EOS, Batch, Batches, Vocab, data_missing, teacher_forcing,
+)
 from .rnn import Decoder, EncoderDecoder
+from fastcore.basics import patch
 
-DIGIT = 8                     # the images are DIGIT x DIGIT pixels
+DIGIT = 8  # the images are DIGIT x DIGIT pixels
 WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
-DIGITS_HOWTO = ("regenerate it with `python data/digits/extract.py [PATH to digits.csv.gz or to a scikit-learn "
-                "wheel]` (it reads scikit-learn's copy of the UCI digits; see data/digits/LICENSE.md)")
+DIGITS_HOWTO = (
+    "regenerate it with `python data/digits/extract.py [PATH to digits.csv.gz or "
+    "to a scikit-learn "
+    "wheel]` (it reads scikit-learn's copy of the UCI digits; see "
+    "data/digits/LICENSE.md)"
+)
 
 # %% auto #0
 __all__ = ['DIGIT', 'WORDS', 'DIGITS_HOWTO', 'load_digits', 'split_digits', 'Strips', 'make_strips', 'StripEncoder', 'Captioner',
@@ -28,19 +34,24 @@ __all__ = ['DIGIT', 'WORDS', 'DIGITS_HOWTO', 'load_digits', 'split_digits', 'Str
 
 # %% ../nbs/11_captioning.ipynb #e6f6a272
 def load_digits(path: str | Path | None = None) -> tuple[Tensor, Tensor]:
-    """The handwritten digits: images `(N, 8, 8)` float in [0, 1] (grey level / 16) and labels `(N,)` long, in
-    the file's order. `path` defaults to the copy shipped in the repository's `data/digits/digits.npz`."""
+    """The handwritten digits: images `(N, 8, 8)` float in [0, 1] (grey level / 16) and
+    labels `(N,)` long, in the file's order. `path` defaults to the copy shipped in
+    the repository's `data/digits/digits.npz`."""
     path = Path(path) if path is not None else DATA_DIR / "digits" / "digits.npz"
     if not path.is_file():
         raise data_missing(path, DIGITS_HOWTO)
     with np.load(path) as f:
         images, labels = f["images"], f["labels"]
-    return torch.from_numpy(images.astype(np.float32) / 16), torch.from_numpy(labels.astype(np.int64))
+    return torch.from_numpy(images.astype(np.float32) / 16), torch.from_numpy(
+        labels.astype(np.int64)
+    )
 
 
-def split_digits(labels: Tensor, test_frac: float = 0.2, seed: int = 0) -> tuple[Tensor, Tensor]:
-    """Split image indices into train and test, `test_frac` of each class to test (stratified), with a fixed
-    seed -> two sorted index tensors that share no image."""
+def split_digits(
+    labels: Tensor, test_frac: float = 0.2, seed: int = 0
+) -> tuple[Tensor, Tensor]:
+    """Split image indices into train and test, `test_frac` of each class to test
+    (stratified), with a fixed seed -> two sorted index tensors that share no image."""
     if not 0 < test_frac < 1:
         raise ValueError(f"test_frac must lie in (0, 1), got {test_frac}")
     g = torch.Generator().manual_seed(seed)
@@ -56,7 +67,9 @@ def split_digits(labels: Tensor, test_frac: float = 0.2, seed: int = 0) -> tuple
 # %% ../nbs/11_captioning.ipynb #d1c77249
 @dataclass
 class Strips:
-    "Captioned strips: images `(n, 8, W)`, widths `(n,)` (pixels used), and per strip its digits' image indices, x starts and caption ids (+ `<eos>`)."
+    """Captioned strips: images `(n, 8, W)`, widths `(n,)` (pixels used), and per strip
+    its digits' image indices, x starts and caption ids (+ `<eos>`)."""
+
     images: Tensor
     widths: Tensor
     digits: list[list[int]]
@@ -68,22 +81,36 @@ class Strips:
         return self.images.shape[0]
 
     def batches(self, batch_size: int, shuffle: bool = False, seed: int = 0) -> Batches:
-        "Re-iterable `Batch`es (src = images, src_len = widths); epoch `e` shuffles with seed `seed + e`."
+        """Re-iterable `Batch`es (src = images, src_len = widths); epoch `e` shuffles
+        with seed `seed + e`."""
+
         def make(idx):
-            return Batch(self.images[idx], self.widths[idx], *teacher_forcing([self.captions[j] for j in idx]))
+            return Batch(
+                self.images[idx], self.widths[idx],
+                *teacher_forcing([self.captions[j] for j in idx]),
+            )
+
         return Batches(len(self), make, batch_size, shuffle, seed=seed)
 
-
-def make_strips(images: Tensor, labels: Tensor, index: Tensor, n: int, min_digits: int = 3, max_digits: int = 6,
-                max_gap: int = 3, width: int = 72, seed: int = 0) -> Strips:
-    """`n` strips of `min_digits`..`max_digits` digits drawn (with replacement) from the images at `index` only,
-    with a margin and gaps of 0..`max_gap` pixels, on a canvas `(8, width)`; captions are the digits' words."""
+# %% ../nbs/11_captioning.ipynb #e0e415f6
+def make_strips(
+    images: Tensor, labels: Tensor, index: Tensor, n: int, min_digits: int = 3,
+    max_digits: int = 6, max_gap: int = 3, width: int = 72, seed: int = 0,
+) -> Strips:
+    """`n` strips of `min_digits`..`max_digits` digits drawn (with replacement) from the
+    images at `index` only, with a margin and gaps of 0..`max_gap` pixels, on a
+    canvas `(8, width)`; captions are the digits' words."""
     if n < 1 or not 1 <= min_digits <= max_digits or max_gap < 0:
-        raise ValueError(f"need n >= 1, 1 <= min_digits <= max_digits, max_gap >= 0; got n={n}, "
-                         f"min_digits={min_digits}, max_digits={max_digits}, max_gap={max_gap}")
+        raise ValueError(
+            f"need n >= 1, 1 <= min_digits <= max_digits, max_gap >= 0; got n={n}, "
+            f"min_digits={min_digits}, max_digits={max_digits}, max_gap={max_gap}"
+        )
     if max_digits * (DIGIT + max_gap) > width:
-        raise ValueError(f"{max_digits} digits with gaps up to {max_gap} may need {max_digits * (DIGIT + max_gap)} "
-                         f"pixels, more than width={width}")
+        raise ValueError(
+            f"{max_digits} digits with gaps up to {max_gap} may need "
+            f"{max_digits * (DIGIT + max_gap)} "
+            f"pixels, more than width={width}"
+        )
     g = torch.Generator().manual_seed(seed)
     vocab = Vocab(WORDS)
     canvas = torch.zeros(n, DIGIT, width)
@@ -91,106 +118,168 @@ def make_strips(images: Tensor, labels: Tensor, index: Tensor, n: int, min_digit
     for i in range(n):
         k = int(torch.randint(min_digits, max_digits + 1, (1,), generator=g))
         pick = index[torch.randint(len(index), (k,), generator=g)]
-        gaps = torch.randint(0, max_gap + 1, (k,), generator=g).tolist()     # gaps[0] is the left margin
+        # gaps[0] is the left margin
+        gaps = torch.randint(0, max_gap + 1, (k,), generator=g).tolist()
         x, xs = 0, []
         for j in range(k):
             x += gaps[j]
             xs.append(x)
-            canvas[i, :, x:x + DIGIT] = images[pick[j]]
+            canvas[i, :, x : x + DIGIT] = images[pick[j]]
             x += DIGIT
         widths.append(x)
         digits.append(pick.tolist())
         starts.append(xs)
-        captions.append(torch.tensor(vocab.encode([WORDS[c] for c in labels[pick].tolist()]) + [EOS]))
+        captions.append(
+            torch.tensor(
+                vocab.encode([WORDS[c] for c in labels[pick].tolist()]) + [EOS]
+            )
+        )
     return Strips(canvas, torch.tensor(widths), digits, starts, captions, vocab)
 
 # %% ../nbs/11_captioning.ipynb #aea1aae8
 class StripEncoder(nn.Module):
-    "A small CNN: a strip `(B, 8, W)` -> one annotation vector per 4-pixel column `(B, W/4, hidden)`, and their mask."
+    """A small CNN: a strip `(B, 8, W)` -> one annotation vector per 4-pixel column `(B,
+    W/4, hidden)`, and their mask."""
 
-    stride = 4                                     # pixels per annotation column (two 2x2 poolings)
+    # pixels per annotation column (two 2x2 poolings)
+    stride = 4
 
     def __init__(self, hidden: int, max_positions: int = 64):
         super().__init__()
         self.conv = nn.Sequential(
-            nn.Conv2d(1, 16, 3, padding=1), nn.BatchNorm2d(16), nn.ReLU(), nn.MaxPool2d(2),
-            nn.Conv2d(16, 32, 3, padding=1), nn.BatchNorm2d(32), nn.ReLU(), nn.MaxPool2d(2),
-            nn.Conv2d(32, 64, 3, padding=1), nn.BatchNorm2d(64), nn.ReLU())
+            nn.Conv2d(1, 16, 3, padding=1), nn.BatchNorm2d(16), nn.ReLU(),
+            nn.MaxPool2d(2), nn.Conv2d(16, 32, 3, padding=1), nn.BatchNorm2d(32),
+            nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(32, 64, 3, padding=1),
+            nn.BatchNorm2d(64), nn.ReLU(),
+        )
         self.proj = nn.Linear(64 * DIGIT // self.stride, hidden)
         self.pos = nn.Embedding(max_positions, hidden)
 
-    def forward(self, images: Tensor, widths: Tensor) -> tuple[Tensor, Tensor]:
-        """images `(B, 8, W)` with W a multiple of 4, widths `(B,)` pixels used -> annotations `(B, S, hidden)`,
-        mask `(B, S)` (True on columns that reach into the used width), S = W / 4."""
-        if images.dim() != 3 or images.shape[1] != DIGIT or images.shape[2] % self.stride:
-            raise ValueError(f"images must be (B, {DIGIT}, W) with W a multiple of {self.stride}, "
-                             f"got {tuple(images.shape)}")
-        if widths.shape != images.shape[:1]:
-            raise ValueError(f"widths must be (B,) = {tuple(images.shape[:1])}, got {tuple(widths.shape)}")
-        S = images.shape[2] // self.stride
-        if S > self.pos.num_embeddings:
-            raise ValueError(f"a strip of {images.shape[2]} pixels has {S} columns, more than max_positions="
-                             f"{self.pos.num_embeddings}")
-        f = self.conv(images[:, None]).flatten(1, 2).transpose(1, 2)        # (B, S, 64 * 2): a column's features
-        # tanh after adding the position, so that the mean over columns still depends on where each digit is
-        a = torch.tanh(self.proj(f) + self.pos.weight[:S])
-        n = torch.div(widths + self.stride - 1, self.stride, rounding_mode="floor").clamp(1, S)
-        return a, length_mask(n, S)
+# %% ../nbs/11_captioning.ipynb #454c6e4f
+@patch
+def forward(
+    self: StripEncoder, images: Tensor, widths: Tensor
+) -> tuple[Tensor, Tensor]:
+    """images `(B, 8, W)` with W a multiple of 4, widths `(B,)` pixels used ->
+    annotations `(B, S, hidden)`, mask `(B, S)` (True on columns that reach into
+    the used width), S = W / 4."""
+    if images.dim() != 3 or images.shape[1] != DIGIT or images.shape[2] % self.stride:
+        raise ValueError(
+            f"images must be (B, {DIGIT}, W) with W a multiple of {self.stride}, "
+            f"got {tuple(images.shape)}"
+        )
+    if widths.shape != images.shape[:1]:
+        raise ValueError(
+            f"widths must be (B,) = {tuple(images.shape[:1])}, got "
+            f"{tuple(widths.shape)}"
+        )
+    S = images.shape[2] // self.stride
+    if S > self.pos.num_embeddings:
+        raise ValueError(
+            f"a strip of {images.shape[2]} pixels has {S} columns, more "
+            "than max_positions="
+            f"{self.pos.num_embeddings}"
+        )
+    # (B, S, 64 * 2): a column's features
+    f = self.conv(images[:, None]).flatten(1, 2).transpose(1, 2)
+    # tanh after adding the position, so that the mean over columns still depends on
+    # where each digit is
+    a = torch.tanh(self.proj(f) + self.pos.weight[:S])
+    n = torch.div(widths + self.stride - 1, self.stride, rounding_mode="floor").clamp(
+        1, S
+    )
+    return a, length_mask(n, S)
 
 # %% ../nbs/11_captioning.ipynb #824fe0a7
 class Captioner(EncoderDecoder):
-    "`StripEncoder` + the motivation chapter's GRU `Decoder`, with or without additive attention over the columns."
+    """`StripEncoder` + the motivation chapter's GRU `Decoder`, with or without additive
+    attention over the columns."""
 
-    def __init__(self, vocab_size: int, emb_dim: int = 32, hidden: int = 64, attention: bool = True):
+    def __init__(
+        self, vocab_size: int, emb_dim: int = 32, hidden: int = 64,
+        attention: bool = True,
+    ):
         super().__init__()
         self.encoder = StripEncoder(hidden)
         self.init = nn.Linear(hidden, hidden)
         self.decoder = Decoder(vocab_size, emb_dim, hidden, "gru", attention)
 
-    def encode_source(self, images: Tensor, widths: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-        """images `(B, 8, W)`, widths `(B,)` -> annotations `(B, S, H)`, mask `(B, S)`, initial state
-        `tanh(W_0 mean(a))` `(B, H)` (the mean over the columns in use)."""
+    def encode_source(
+        self, images: Tensor, widths: Tensor
+    ) -> tuple[Tensor, Tensor, Tensor]:
+        """images `(B, 8, W)`, widths `(B,)` -> annotations `(B, S, H)`, mask `(B, S)`,
+        initial state `tanh(W_0 mean(a))` `(B, H)` (the mean over the columns in
+        use)."""
         a, mask = self.encoder(images, widths)
         return a, mask, torch.tanh(self.init(masked_mean(a, mask)))
 
 # %% ../nbs/11_captioning.ipynb #ba7dfc1e
-def caption_metrics(pred: Sequence[Sequence], ref: Sequence[Sequence]) -> dict[str, float]:
-    """`exact`: share of captions equal to their reference; `word`: share of reference words equal to the
-    predicted word at the same position."""
+def caption_metrics(
+    pred: Sequence[Sequence], ref: Sequence[Sequence]
+) -> dict[str, float]:
+    """`exact`: share of captions equal to their reference; `word`: share of reference
+    words equal to the predicted word at the same position."""
     if len(pred) != len(ref) or not ref:
-        raise ValueError(f"need as many predictions as references, at least one; got {len(pred)} and {len(ref)}")
+        raise ValueError(
+            "need as many predictions as references, at least one; got "
+            f"{len(pred)} and {len(ref)}"
+        )
     exact = sum(list(p) == list(r) for p, r in zip(pred, ref)) / len(ref)
     hits = sum(sum(x == y for x, y in zip(p, r)) for p, r in zip(pred, ref))
     return {"exact": exact, "word": hits / sum(len(r) for r in ref)}
 
 
-def metrics_by_length(pred: Sequence[Sequence], ref: Sequence[Sequence]) -> dict[int, dict[str, float]]:
-    "`caption_metrics` for each reference length separately, with `n`, the number of captions of that length."
+def metrics_by_length(
+    pred: Sequence[Sequence], ref: Sequence[Sequence]
+) -> dict[int, dict[str, float]]:
+    """`caption_metrics` for each reference length separately, with `n`, the number of
+    captions of that length."""
     out = {}
     for n in sorted({len(r) for r in ref}):
         keep = [i for i, r in enumerate(ref) if len(r) == n]
-        out[n] = {**caption_metrics([pred[i] for i in keep], [ref[i] for i in keep]), "n": len(keep)}
+        out[n] = {
+            **caption_metrics([pred[i] for i in keep], [ref[i] for i in keep]),
+            "n": len(keep),
+        }
     return out
 
 # %% ../nbs/11_captioning.ipynb #ba036a89
-def plot_attention_on_strip(image: Tensor, weights: Tensor, words: Sequence[str], stride: int = 4, axes=None,
-                            title: str | None = None):
-    """Draw the strip `(8, W)` once, then once per word with its attention `weights` `(len(words), W / stride)`
-    over it (each column's weight spread over its `stride` pixels); return the axes (len(words) + 1 of them)."""
-    image, weights = torch.as_tensor(image).detach().cpu(), torch.as_tensor(weights).detach().cpu().float()
-    if image.dim() != 2 or weights.dim() != 2 or weights.shape != (len(words), image.shape[1] // stride):
-        raise ValueError(f"need image (8, W), weights (len(words), W / {stride}) = ({len(words)}, "
-                         f"{image.shape[-1] // stride}); got image {tuple(image.shape)}, weights {tuple(weights.shape)}")
+def plot_attention_on_strip(
+    image: Tensor, weights: Tensor, words: Sequence[str], stride: int = 4, axes=None,
+    title: str | None = None,
+):
+    """Draw the strip `(8, W)` once, then once per word with its attention `weights`
+    `(len(words), W / stride)` over it (each column's weight spread over its `stride`
+    pixels); return the axes (len(words) + 1 of them)."""
+    image, weights = (
+        torch.as_tensor(image).detach().cpu(),
+        torch.as_tensor(weights).detach().cpu().float(),
+    )
+    if (
+        image.dim() != 2
+        or weights.dim() != 2
+        or weights.shape != (len(words), image.shape[1] // stride)
+    ):
+        raise ValueError(
+            f"need image (8, W), weights (len(words), W / {stride}) = ({len(words)}, "
+            f"{image.shape[-1] // stride}); got image {tuple(image.shape)}, weights "
+            f"{tuple(weights.shape)}"
+        )
     if axes is None:
-        _, axes = plt.subplots(len(words) + 1, 1, figsize=(8, 0.75 * (len(words) + 1)), sharex=True)
-    over = weights.repeat_interleave(stride, dim=1).numpy()          # (T, W): a column's weight on each pixel
+        _, axes = plt.subplots(
+            len(words) + 1, 1, figsize=(8, 0.75 * (len(words) + 1)), sharex=True
+        )
+    # (T, W): a column's weight on each pixel
+    over = weights.repeat_interleave(stride, dim=1).numpy()
     image = image.float().numpy()
     axes[0].imshow(image, cmap="gray_r", vmin=0, vmax=1, aspect="auto")
     axes[0].set_ylabel("strip", rotation=0, ha="right", va="center")
     for ax, word, row in zip(axes[1:], words, over):
         ax.imshow(image, cmap="gray", vmin=0, vmax=1, aspect="auto")
-        ax.imshow(np.broadcast_to(row, image.shape), cmap="magma", alpha=0.6, vmin=0, vmax=float(over.max()),
-                  aspect="auto")
+        ax.imshow(
+            np.broadcast_to(row, image.shape), cmap="magma", alpha=0.6, vmin=0,
+            vmax=float(over.max()), aspect="auto",
+        )
         ax.set_ylabel(word, rotation=0, ha="right", va="center")
     for ax in axes:
         ax.set_yticks([])

@@ -19,22 +19,26 @@ __all__ = ['PAD', 'BOS', 'EOS', 'SPECIALS', 'DATA_ENV', 'DATA_DIR', 'REPOSITORY'
 
 # %% ../nbs/91_data.ipynb #d67358d9
 def cut(ids) -> list[int]:
-    """A decoded sequence as the model means it: the ids `(T,)` (a tensor or a list) up to its first `<eos>`,
-    without `<pad>` and `<bos>`. The one place where special tokens leave model output."""
+    """A decoded sequence as the model means it: the ids `(T,)` (a tensor or a list) up
+    to its first `<eos>`, without `<pad>` and `<bos>`. The one place where special
+    tokens leave model output."""
     ids = ids.tolist() if isinstance(ids, Tensor) else list(ids)
-    ids = ids[:ids.index(EOS)] if EOS in ids else ids
+    ids = ids[: ids.index(EOS)] if EOS in ids else ids
     return [i for i in ids if i not in (PAD, BOS)]
 
 
 class Vocab:
-    "Token strings <-> ids; ids 0, 1, 2 are `<pad>`, `<bos>`, `<eos>`, the `symbols` follow."
+    """Token strings <-> ids; ids 0, 1, 2 are `<pad>`, `<bos>`, `<eos>`, the `symbols`
+    follow."""
 
     def __init__(self, symbols: Sequence[str]):
         symbols = list(symbols)
         if not symbols:
             raise ValueError("a vocabulary needs at least one symbol, got none")
         if len(set(symbols)) != len(symbols) or set(symbols) & set(SPECIALS):
-            raise ValueError(f"symbols must be distinct and not special tokens, got {symbols}")
+            raise ValueError(
+                f"symbols must be distinct and not special tokens, got {symbols}"
+            )
         self.itos = list(SPECIALS) + symbols
         self.stoi = {s: i for i, s in enumerate(self.itos)}
 
@@ -45,17 +49,23 @@ class Vocab:
         return [self.stoi[t] for t in tokens]
 
     def decode(self, ids, keep_special: bool = False) -> list[str]:
-        "Ids -> tokens, `cut` at the first `<eos>` (or every id as it is, `keep_special=True`)."
+        """Ids -> tokens, `cut` at the first `<eos>` (or every id as it is,
+        `keep_special=True`)."""
         ids = ids.tolist() if isinstance(ids, Tensor) else list(ids)
         return [self.itos[i] for i in (ids if keep_special else cut(ids))]
 
     def __repr__(self) -> str:
-        return f"Vocab({len(self)} tokens: {' '.join(self.itos[:13])}{' ...' if len(self) > 13 else ''})"
+        return (
+            f"Vocab({len(self)} tokens: "
+            f"{' '.join(self.itos[:13])}{' ...' if len(self) > 13 else ''})"
+        )
 
 # %% ../nbs/91_data.ipynb #528e6259
 class Batch(NamedTuple):
-    """A padded batch: src `(B, S)` (or `(B, S, F)` features, `(B, H, W)` images), src_len `(B,)`, tgt_in `(B, T)`
-    (`<bos>` + target[:-1]), tgt_out `(B, T)`, tgt_len `(B,)`."""
+    """A padded batch: src `(B, S)` (or `(B, S, F)` features, `(B, H, W)` images),
+    src_len `(B,)`, tgt_in `(B, T)` (`<bos>` + target[:-1]), tgt_out `(B, T)`,
+    tgt_len `(B,)`."""
+
     src: Tensor
     src_len: Tensor
     tgt_in: Tensor
@@ -67,45 +77,68 @@ class Batch(NamedTuple):
 
 
 def pad(seqs: Sequence[Tensor], value: int = PAD) -> tuple[Tensor, Tensor]:
-    """Stack tensors `(len_i, ...)` into `(B, max_len, ...)`, filled with `value` (ids with `<pad>`, features
-    with 0); returns (padded, lengths `(B,)`)."""
+    """Stack tensors `(len_i, ...)` into `(B, max_len, ...)`, filled with `value` (ids
+    with `<pad>`, features with 0); returns (padded, lengths `(B,)`)."""
     if len(seqs) == 0:
         raise ValueError("pad needs at least one sequence")
     lengths = torch.tensor([len(s) for s in seqs])
-    out = torch.full((len(seqs), int(lengths.max()), *seqs[0].shape[1:]), value, dtype=seqs[0].dtype)
+    out = torch.full(
+        (len(seqs), int(lengths.max()), *seqs[0].shape[1:]), value, dtype=seqs[0].dtype
+    )
     for i, s in enumerate(seqs):
         out[i, : len(s)] = s
     return out, lengths
 
 
 def teacher_forcing(tgt: Sequence[Tensor]) -> tuple[Tensor, Tensor, Tensor]:
-    "Targets -> `(tgt_in, tgt_out, tgt_len)`: the decoder's input is `<bos>` + target[:-1] (shifted right)."
+    """Targets -> `(tgt_in, tgt_out, tgt_len)`: the decoder's input is `<bos>` +
+    target[:-1] (shifted right)."""
     t_out, t_len = pad(tgt)
-    t_in = torch.cat([torch.full((len(tgt), 1), BOS, dtype=t_out.dtype), t_out[:, :-1]], 1)
-    beyond = torch.arange(t_out.shape[1]) >= t_len[:, None]         # past a target's end: padding
+    t_in = torch.cat(
+        [torch.full((len(tgt), 1), BOS, dtype=t_out.dtype), t_out[:, :-1]], 1
+    )
+    # past a target's end: padding
+    beyond = torch.arange(t_out.shape[1]) >= t_len[:, None]
     return t_in.masked_fill(beyond, PAD), t_out, t_len
 
 
 def collate(src: Sequence[Tensor], tgt: Sequence[Tensor]) -> Batch:
-    "Pad source and target sequences into a `Batch` (the decoder input is `<bos>` + target[:-1])."
+    """Pad source and target sequences into a `Batch` (the decoder input is `<bos>` +
+    target[:-1])."""
     if len(src) != len(tgt):
-        raise ValueError(f"collate needs as many targets as sources, got {len(src)} and {len(tgt)}")
+        raise ValueError(
+            f"collate needs as many targets as sources, got {len(src)} and {len(tgt)}"
+        )
     return Batch(*pad(src), *teacher_forcing(tgt))
 
 # %% ../nbs/91_data.ipynb #718a4be6
 class Batches:
-    """Re-iterable batches of examples `0 .. n-1`, made by `make_batch(indices)`: the one batcher of the book.
-    Pass (epoch) `e` shuffles with seed `seed + e`, so runs are reproducible. With `bucket`, each window of
-    `window` batches is sorted by `lengths` before it is cut, so a batch holds examples of similar length (less
+    """Re-iterable batches of examples `0 .. n-1`, made by `make_batch(indices)`: the
+    one batcher of the book. Pass (epoch) `e` shuffles with seed `seed + e`, so runs
+    are reproducible. With `bucket`, each window of `window` batches is sorted by
+    `lengths` before it is cut, so a batch holds examples of similar length (less
     padding, fewer recurrent steps); the batches' order is shuffled again."""
 
-    def __init__(self, n: int, make_batch: Callable[[list[int]], object], batch_size: int, shuffle: bool = False,
-                 bucket: bool = False, lengths: Sequence[int] | None = None, seed: int = 0, window: int = 32):
+    def __init__(
+        self, n: int, make_batch: Callable[[list[int]], object], batch_size: int,
+        shuffle: bool = False, bucket: bool = False,
+        lengths: Sequence[int] | None = None, seed: int = 0, window: int = 32,
+    ):
         if batch_size < 1 or n < 0:
-            raise ValueError(f"batch_size must be >= 1 and n >= 0, got batch_size={batch_size}, n={n}")
+            raise ValueError(
+                "batch_size must be >= 1 and n >= 0, got "
+                f"batch_size={batch_size}, n={n}"
+            )
         if bucket and (lengths is None or len(lengths) != n):
-            raise ValueError(f"bucket=True needs one length per example, got {None if lengths is None else len(lengths)} for {n}")
-        self.n, self.make_batch, self.batch_size, self.shuffle, self.bucket = n, make_batch, batch_size, shuffle, bucket
+            raise ValueError(
+                "bucket=True needs one length per example, got "
+                f"{None if lengths is None else len(lengths)} for {n}"
+            )
+        self.n = n
+        self.make_batch = make_batch
+        self.batch_size = batch_size
+        self.shuffle = shuffle
+        self.bucket = bucket
         self.lengths, self.seed, self.window, self.epoch = lengths, seed, window, 0
 
     def __len__(self) -> int:
@@ -115,73 +148,116 @@ class Batches:
         g = torch.Generator().manual_seed(self.seed + self.epoch)
         self.epoch += 1
         n, bs = self.n, self.batch_size
-        order = torch.randperm(n, generator=g).tolist() if self.shuffle else list(range(n))
+        order = (
+            torch.randperm(n, generator=g).tolist() if self.shuffle else list(range(n))
+        )
         if self.bucket:
             w = self.window * bs
-            order = [j for i in range(0, n, w) for j in sorted(order[i:i + w], key=lambda j: self.lengths[j])]
-        chunks = [order[i:i + bs] for i in range(0, n, bs)]
+            order = [
+                j
+                for i in range(0, n, w)
+                for j in sorted(order[i : i + w], key=lambda j: self.lengths[j])
+            ]
+        chunks = [order[i : i + bs] for i in range(0, n, bs)]
         if self.bucket and self.shuffle:
-            chunks = [chunks[i] for i in torch.randperm(len(chunks), generator=g).tolist()]
+            chunks = [
+                chunks[i] for i in torch.randperm(len(chunks), generator=g).tolist()
+            ]
         for idx in chunks:
             yield self.make_batch(idx)
 
-
+# %% ../nbs/91_data.ipynb #b64316d5
 @dataclass
 class SeqPairs:
     "Source/target id sequences (1-D long tensors) over `vocab`."
+
     src: list[Tensor]
     tgt: list[Tensor]
     vocab: Vocab
 
     def __post_init__(self):
         if len(self.src) != len(self.tgt):
-            raise ValueError(f"SeqPairs needs as many targets as sources, got {len(self.src)} and {len(self.tgt)}")
+            raise ValueError(
+                f"SeqPairs needs as many targets as sources, got {len(self.src)} "
+                f"and {len(self.tgt)}"
+            )
 
     def __len__(self) -> int:
         return len(self.src)
 
-    def batches(self, batch_size: int, shuffle: bool = False, bucket: bool = False, seed: int = 0) -> Batches:
-        "`Batch`es of the pairs; each pass (epoch) reshuffles with its own seed when `shuffle`."
-        return Batches(len(self), lambda idx: collate([self.src[i] for i in idx], [self.tgt[i] for i in idx]),
-                       batch_size, shuffle, bucket, [len(s) for s in self.src], seed)
+    def batches(
+        self, batch_size: int, shuffle: bool = False, bucket: bool = False,
+        seed: int = 0,
+    ) -> Batches:
+        """`Batch`es of the pairs; each pass (epoch) reshuffles with its own seed when
+        `shuffle`."""
+        return Batches(
+            len(self),
+            lambda idx: collate([self.src[i] for i in idx], [self.tgt[i] for i in idx]),
+            batch_size, shuffle, bucket, [len(s) for s in self.src], seed,
+        )
 
 # %% ../nbs/91_data.ipynb #525f43d9
 def _check_counts(n: int, min_len: int, max_len: int, n_symbols: int) -> None:
     if n < 1:
         raise ValueError(f"the number of examples must be >= 1, got {n}")
     if min_len < 1 or max_len < min_len:
-        raise ValueError(f"lengths must satisfy 1 <= min_len <= max_len, got min_len={min_len}, max_len={max_len}")
+        raise ValueError(
+            f"lengths must satisfy 1 <= min_len <= max_len, got min_len={min_len}, "
+            f"max_len={max_len}"
+        )
     if n_symbols < 1:
-        raise ValueError(f"n_symbols must be >= 1 (an empty vocabulary has nothing to copy), got {n_symbols}")
+        raise ValueError(
+            "n_symbols must be >= 1 (an empty vocabulary has nothing to "
+            f"copy), got {n_symbols}"
+        )
 
 
-def copy_task(n: int, min_len: int, max_len: int | None = None, n_symbols: int = 10, reverse: bool = False,
-              seed: int = 0) -> SeqPairs:
-    """`n` random sequences of length uniform in [min_len, max_len] over `n_symbols` symbols; the target is the
-    sequence itself (or reversed). Output position `t` depends on input position `t` (or `len - 1 - t`)."""
+def copy_task(
+    n: int, min_len: int, max_len: int | None = None, n_symbols: int = 10,
+    reverse: bool = False, seed: int = 0,
+) -> SeqPairs:
+    """`n` random sequences of length uniform in [min_len, max_len] over `n_symbols`
+    symbols; the target is the sequence itself (or reversed). Output position `t`
+    depends on input position `t` (or `len - 1 - t`)."""
     max_len = min_len if max_len is None else max_len
     _check_counts(n, min_len, max_len, n_symbols)
     g = torch.Generator().manual_seed(seed)
     lengths = torch.randint(min_len, max_len + 1, (n,), generator=g).tolist()
-    src = [torch.randint(len(SPECIALS), len(SPECIALS) + n_symbols, (ell,), generator=g) for ell in lengths]
+    src = [
+        torch.randint(len(SPECIALS), len(SPECIALS) + n_symbols, (ell,), generator=g)
+        for ell in lengths
+    ]
     tgt = [s.flip(0) if reverse else s.clone() for s in src]
     return SeqPairs(src, tgt, Vocab([str(i) for i in range(n_symbols)]))
 
 
-def recall_task(n: int, length: int, k: int, n_symbols: int = 10, seed: int = 0) -> SeqPairs:
-    """`n` random sequences of `length` symbols; the target is the one symbol seen `k` steps before the last
-    (`src[length - 1 - k]`), so the dependency distance from the end of the input is exactly `k`."""
+def recall_task(
+    n: int, length: int, k: int, n_symbols: int = 10, seed: int = 0
+) -> SeqPairs:
+    """`n` random sequences of `length` symbols; the target is the one symbol seen `k`
+    steps before the last (`src[length - 1 - k]`), so the dependency distance from
+    the end of the input is exactly `k`."""
     _check_counts(n, length, length, n_symbols)
     if not 0 <= k < length:
         raise ValueError(f"k must satisfy 0 <= k < length, got k={k}, length={length}")
     g = torch.Generator().manual_seed(seed)
-    src = list(torch.randint(len(SPECIALS), len(SPECIALS) + n_symbols, (n, length), generator=g))
-    return SeqPairs(src, [s[length - 1 - k: length - k].clone() for s in src], Vocab([str(i) for i in range(n_symbols)]))
+    src = list(
+        torch.randint(
+            len(SPECIALS), len(SPECIALS) + n_symbols, (n, length), generator=g
+        )
+    )
+    return SeqPairs(
+        src, [s[length - 1 - k : length - k].clone() for s in src],
+        Vocab([str(i) for i in range(n_symbols)]),
+    )
 
 # %% ../nbs/91_data.ipynb #b60cb74f
 @dataclass(frozen=True)
 class Lookup:
-    "Lookup examples: `keys`, `values` `(n, P)`, `query`, `target`, `position` `(n,)`; `keys[i, position[i]] == query[i]`."
+    """Lookup examples: `keys`, `values` `(n, P)`, `query`, `target`, `position` `(n,)`;
+    `keys[i, position[i]] == query[i]`."""
+
     keys: Tensor
     values: Tensor
     query: Tensor
@@ -202,20 +278,31 @@ class Lookup:
         return Lookup(*(t[rows] for t in self.tensors()))
 
     def batches(self, batch_size: int, shuffle: bool = False, seed: int = 0) -> Batches:
-        "Re-iterable batches (each a `Lookup`); epoch `e` shuffles with seed `seed + e` when `shuffle`."
-        return Batches(len(self), lambda idx: self[torch.tensor(idx, dtype=torch.long)], batch_size, shuffle,
-                       seed=seed)
+        """Re-iterable batches (each a `Lookup`); epoch `e` shuffles with seed `seed +
+        e` when `shuffle`."""
+        return Batches(
+            len(self), lambda idx: self[torch.tensor(idx, dtype=torch.long)],
+            batch_size, shuffle, seed=seed,
+        )
 
 
-def lookup_task(n: int, n_pairs: int, n_keys: int = 16, n_values: int = 16, seed: int = 0) -> Lookup:
-    """`n` tables of `n_pairs` pairs: distinct keys from `range(n_keys)`, values from `range(n_values)`, and a
-    query drawn from each table's keys; the target is the value stored under the query."""
+def lookup_task(
+    n: int, n_pairs: int, n_keys: int = 16, n_values: int = 16, seed: int = 0
+) -> Lookup:
+    """`n` tables of `n_pairs` pairs: distinct keys from `range(n_keys)`, values from
+    `range(n_values)`, and a query drawn from each table's keys; the target is the
+    value stored under the query."""
     if n < 1 or n_pairs < 1 or n_values < 1:
-        raise ValueError(f"n, n_pairs and n_values must be >= 1, got {n}, {n_pairs}, {n_values}")
+        raise ValueError(
+            f"n, n_pairs and n_values must be >= 1, got {n}, {n_pairs}, {n_values}"
+        )
     if n_pairs > n_keys:
-        raise ValueError(f"n_pairs={n_pairs} distinct keys cannot be drawn from n_keys={n_keys}")
+        raise ValueError(
+            f"n_pairs={n_pairs} distinct keys cannot be drawn from n_keys={n_keys}"
+        )
     g = torch.Generator().manual_seed(seed)
-    keys = torch.rand(n, n_keys, generator=g).argsort(dim=1)[:, :n_pairs]   # distinct keys per table
+    # distinct keys per table
+    keys = torch.rand(n, n_keys, generator=g).argsort(dim=1)[:, :n_pairs]
     values = torch.randint(0, n_values, (n, n_pairs), generator=g)
     position = torch.randint(0, n_pairs, (n,), generator=g)
     rows = torch.arange(n)
@@ -229,25 +316,48 @@ from pathlib import Path
 import attn_tutorial
 
 DATA_ENV = "ATTN_TUTORIAL_DATA"
-# the repository's data/ folder: found next to the package in a clone (an editable install, as `make` does);
-# after `pip install .` the package has no data beside it, and ATTN_TUTORIAL_DATA says where a clone's data are
-DATA_DIR = Path(os.environ.get(DATA_ENV) or Path(attn_tutorial.__file__).resolve().parent.parent / "data")
+# the repository's data/ folder: found next to the package in a clone (an editable
+# install, as `make` does);
+# after `pip install .` the package has no data beside it, and ATTN_TUTORIAL_DATA says
+# where a clone's data are
+DATA_DIR = Path(
+    os.environ.get(DATA_ENV)
+    or Path(attn_tutorial.__file__).resolve().parent.parent / "data"
+)
 REPOSITORY = "https://github.com/attn-tutorial/attn_tutorial"
 
 
 def data_missing(path: str | Path, howto: str = "") -> FileNotFoundError:
-    "The error for a missing data file: how to make it, and where the data are when the package is installed."
-    where = "" if DATA_DIR.is_dir() else (
-        f"; the book's data ship with its repository, not with the package: clone {REPOSITORY} and set "
-        f"{DATA_ENV}=<the clone>/data, or pass path=")
-    return FileNotFoundError(f"{path} not found" + (f": {howto}" if howto else "") + where)
-PYTHON_DOCS_HOWTO = ("regenerate it with `python data/python_docs/extract.py` "
-                     "(needs Debian's python3.11-doc: `apt-get install python3.11-doc`)")
+    """The error for a missing data file: how to make it, and where the data are when
+    the package is installed."""
+    where = (
+        ""
+        if DATA_DIR.is_dir()
+        else (
+            "; the book's data ship with its repository, not with the package: clone "
+            f"{REPOSITORY} and set "
+            f"{DATA_ENV}=<the clone>/data, or pass path="
+        )
+    )
+    return FileNotFoundError(
+        f"{path} not found" + (f": {howto}" if howto else "") + where
+    )
+
+
+PYTHON_DOCS_HOWTO = (
+    "regenerate it with `python data/python_docs/extract.py` "
+    "(needs Debian's python3.11-doc: `apt-get install python3.11-doc`)"
+)
 
 
 def read_jsonl(path: str | Path, howto: str = "") -> list[dict]:
-    "The rows of a JSON-lines file, in order; a missing file raises FileNotFoundError saying `howto` make it."
+    """The rows of a JSON-lines file, in order; a missing file raises FileNotFoundError
+    saying `howto` make it."""
     path = Path(path)
     if not path.is_file():
         raise data_missing(path, howto)
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    return [
+        json.loads(line)
+        for line in path.read_text(encoding="utf-8").splitlines()
+        if line.strip()
+    ]

@@ -15,89 +15,154 @@ __all__ = ['chunked_attention']
 
 # %% ../nbs/07_scale.ipynb #1f5ece5a
 def _tiles(L: int, S: int, query_block: int, key_block: int, is_causal: bool):
-    "Query tiles `(i0, i1)`, each with the key blocks `(j0, j1)` it must visit (a causal mask skips the rest)."
+    """Query tiles `(i0, i1)`, each with the key blocks `(j0, j1)` it must visit (a
+    causal mask skips the rest)."""
     for i0 in range(0, L, query_block):
         i1 = min(i0 + query_block, L)
-        last = min(S, i1) if is_causal else S                  # query i sees keys 0..i: none beyond i1 - 1
+        # query i sees keys 0..i: none beyond i1 - 1
+        last = min(S, i1) if is_causal else S
         yield i0, i1, [(j0, min(j0 + key_block, S)) for j0 in range(0, last, key_block)]
 
-
-def _tile_scores(q: Tensor, key: Tensor, mask: Tensor | None, i0: int, j0: int, j1: int,
-                 is_causal: bool) -> Tensor:
-    "Scores `(..., Lq, j1 - j0)` of the scaled query tile `q` (rows i0..) against keys j0..j1-1, masked."
+# %% ../nbs/07_scale.ipynb #d301109f
+def _tile_scores(
+    q: Tensor, key: Tensor, mask: Tensor | None, i0: int, j0: int, j1: int,
+    is_causal: bool,
+) -> Tensor:
+    """Scores `(..., Lq, j1 - j0)` of the scaled query tile `q` (rows i0..) against keys
+    j0..j1-1, masked."""
     s = q @ key[..., j0:j1, :].transpose(-2, -1)
-    tile = None if mask is None else mask[..., i0:i0 + q.shape[-2], j0:j1]
-    causal = is_causal and j1 - 1 > i0                          # the block crosses the diagonal
-    tile = combine_masks(q.shape[-2], j1 - j0, tile, is_causal=causal, offset=i0 - j0, dtype=s.dtype,
-                         device=s.device)
+    tile = None if mask is None else mask[..., i0 : i0 + q.shape[-2], j0:j1]
+    # the block crosses the diagonal
+    causal = is_causal and j1 - 1 > i0
+    tile = combine_masks(
+        q.shape[-2], j1 - j0, tile, is_causal=causal, offset=i0 - j0, dtype=s.dtype,
+        device=s.device,
+    )
     return apply_mask(s, tile, inplace=True)
 
 # %% ../nbs/07_scale.ipynb #13cbce79
+def _chunked_forward(
+    query: Tensor, key: Tensor, value: Tensor, mask: Tensor | None, is_causal: bool,
+    scale: float, block_size: int, query_block_size: int,
+) -> tuple[Tensor, Tensor]:
+    """Attention tile by tile with an online softmax -> `(out (..., L, Ev), lse (...,
+    L))`: the output and each row's log-sum-exp (inf for a row with no key)."""
+    L, S = query.shape[-2], key.shape[-2]
+    out = torch.empty(
+        *query.shape[:-1], value.shape[-1], dtype=query.dtype, device=query.device
+    )
+    lse = torch.empty(query.shape[:-1], dtype=query.dtype, device=query.device)
+    for i0, i1, blocks in _tiles(L, S, query_block_size, block_size, is_causal):
+        q = query[..., i0:i1, :] * scale
+        # running max
+        m = torch.full(q.shape[:-1], float("-inf"), dtype=q.dtype, device=q.device)
+        # running sum
+        l = torch.zeros_like(m)
+        acc = torch.zeros(
+            *q.shape[:-1], value.shape[-1], dtype=q.dtype, device=q.device
+        )
+        for j0, j1 in blocks:
+            # (..., Lq, b)
+            s = _tile_scores(q, key, mask, i0, j0, j1, is_causal)
+            m_new = torch.maximum(m, s.amax(-1))
+            # a row with nothing allowed yet
+            shift = m_new.masked_fill(m_new == float("-inf"), 0.0)
+            # rescales what came before
+            alpha = torch.exp(m - shift)
+            # in place: no second (Lq, b) tensor
+            p = s.sub_(shift.unsqueeze(-1)).exp_()
+            l.mul_(alpha).add_(p.sum(-1))
+            acc.mul_(alpha.unsqueeze(-1)).add_(p @ value[..., j0:j1, :])
+            m = m_new
+        # no key allowed: output 0
+        empty = l == 0
+        out[..., i0:i1, :] = acc / l.masked_fill(empty, 1.0).unsqueeze(-1)
+        # log of each row's sum
+        lse[..., i0:i1] = (m + torch.log(l)).masked_fill(empty, float("inf"))
+    return out, lse
+
+# %% ../nbs/07_scale.ipynb #eed4b7e8
+def _chunked_backward(
+    grad_out: Tensor, query: Tensor, key: Tensor, value: Tensor, out: Tensor,
+    lse: Tensor, mask: Tensor | None, is_causal: bool, scale: float, block_size: int,
+    query_block_size: int,
+) -> tuple[Tensor, Tensor, Tensor]:
+    """The gradients `(dq, dk, dv)` tile by tile, each tile's weights recomputed from
+    the scores and the saved log-sum-exp."""
+    dq = torch.zeros_like(query)
+    dk = torch.zeros_like(key)
+    dv = torch.zeros_like(value)
+    for i0, i1, blocks in _tiles(
+        query.shape[-2], key.shape[-2], query_block_size, block_size, is_causal
+    ):
+        q, g = query[..., i0:i1, :] * scale, grad_out[..., i0:i1, :]
+        # (..., Lq, 1)
+        D = (g * out[..., i0:i1, :]).sum(-1, keepdim=True)
+        for j0, j1 in blocks:
+            p = (
+                _tile_scores(q, key, mask, i0, j0, j1, is_causal)
+                - lse[..., i0:i1, None]
+            ).exp_()
+            dv[..., j0:j1, :] += p.transpose(-2, -1) @ g
+            # through the softmax, in place
+            ds = p.mul_(g @ value[..., j0:j1, :].transpose(-2, -1) - D)
+            dq[..., i0:i1, :] += ds @ key[..., j0:j1, :] * scale
+            dk[..., j0:j1, :] += ds.transpose(-2, -1) @ q
+    return dq, dk, dv
+
+# %% ../nbs/07_scale.ipynb #7856a53d
 class _ChunkedAttention(torch.autograd.Function):
-    "Exact attention by tiles with an online softmax; the backward pass recomputes each tile's weights."
+    """Exact attention by tiles with an online softmax; the backward pass recomputes
+    each tile's weights."""
 
     @staticmethod
-    def forward(ctx, query, key, value, mask, is_causal, scale, block_size, query_block_size):
-        L, S = query.shape[-2], key.shape[-2]
-        out = torch.empty(*query.shape[:-1], value.shape[-1], dtype=query.dtype, device=query.device)
-        lse = torch.empty(query.shape[:-1], dtype=query.dtype, device=query.device)
-        for i0, i1, blocks in _tiles(L, S, query_block_size, block_size, is_causal):
-            q = query[..., i0:i1, :] * scale
-            m = torch.full(q.shape[:-1], float("-inf"), dtype=q.dtype, device=q.device)   # running max
-            l = torch.zeros_like(m)                                                       # running sum
-            acc = torch.zeros(*q.shape[:-1], value.shape[-1], dtype=q.dtype, device=q.device)
-            for j0, j1 in blocks:
-                s = _tile_scores(q, key, mask, i0, j0, j1, is_causal)                     # (..., Lq, b)
-                m_new = torch.maximum(m, s.amax(-1))
-                shift = m_new.masked_fill(m_new == float("-inf"), 0.0)   # a row with nothing allowed yet
-                alpha = torch.exp(m - shift)                               # rescales what came before
-                p = s.sub_(shift.unsqueeze(-1)).exp_()                     # in place: no second (Lq, b) tensor
-                l.mul_(alpha).add_(p.sum(-1))
-                acc.mul_(alpha.unsqueeze(-1)).add_(p @ value[..., j0:j1, :])
-                m = m_new
-            empty = l == 0                                                 # no key allowed: output 0
-            out[..., i0:i1, :] = acc / l.masked_fill(empty, 1.0).unsqueeze(-1)
-            lse[..., i0:i1] = (m + torch.log(l)).masked_fill(empty, float("inf"))   # log of each row's sum
+    def forward(
+        ctx, query, key, value, mask, is_causal, scale, block_size, query_block_size
+    ):
+        args = mask, is_causal, scale, block_size, query_block_size
+        out, lse = _chunked_forward(query, key, value, *args)
         ctx.save_for_backward(query, key, value, out, lse)
-        ctx.args = mask, is_causal, scale, block_size, query_block_size
+        ctx.args = args
         return out
 
     @staticmethod
     def backward(ctx, grad_out):
         if torch.is_grad_enabled():
-            raise RuntimeError("chunked_attention has no double backward (create_graph=True): its backward "
-                               "recomputes the weights outside autograd; use scaled_dot_product_attention")
-        query, key, value, out, lse = ctx.saved_tensors
-        mask, is_causal, scale, block_size, query_block_size = ctx.args
-        dq, dk, dv = torch.zeros_like(query), torch.zeros_like(key), torch.zeros_like(value)
-        for i0, i1, blocks in _tiles(query.shape[-2], key.shape[-2], query_block_size, block_size, is_causal):
-            q, g = query[..., i0:i1, :] * scale, grad_out[..., i0:i1, :]
-            D = (g * out[..., i0:i1, :]).sum(-1, keepdim=True)               # (..., Lq, 1)
-            for j0, j1 in blocks:
-                p = (_tile_scores(q, key, mask, i0, j0, j1, is_causal) - lse[..., i0:i1, None]).exp_()
-                dv[..., j0:j1, :] += p.transpose(-2, -1) @ g
-                ds = p.mul_(g @ value[..., j0:j1, :].transpose(-2, -1) - D)  # through the softmax, in place
-                dq[..., i0:i1, :] += ds @ key[..., j0:j1, :] * scale
-                dk[..., j0:j1, :] += ds.transpose(-2, -1) @ q
+            raise RuntimeError(
+                "chunked_attention has no double backward "
+                "(create_graph=True): its backward "
+                "recomputes the weights outside autograd; use "
+                "scaled_dot_product_attention"
+            )
+        dq, dk, dv = _chunked_backward(grad_out, *ctx.saved_tensors, *ctx.args)
         return dq, dk, dv, None, None, None, None, None
 
 # %% ../nbs/07_scale.ipynb #83ad5a36
-def chunked_attention(query: Tensor, key: Tensor, value: Tensor, attn_mask: Tensor | None = None,
-                      is_causal: bool = False, scale: float | None = None, block_size: int = 128,
-                      query_block_size: int = 512) -> Tensor:
-    """Exact attention `softmax(query @ keyᵀ * scale + mask) @ value` -> `(..., L, Ev)`, computed tile by tile
-    with an online softmax, so that no `(L, S)` matrix is ever stored: extra memory O(query_block_size *
-    block_size) for the scores, O(L) saved for backward besides the inputs and output. Arguments and masks as
-    `scaled_dot_product_attention` (bool True = may attend, or float; batch dims broadcast; a query with no key
-    gets a zero output); `attn_mask` is read a tile at a time. The backward pass recomputes each block's weights
-    instead of storing them; there is no double backward."""
+def chunked_attention(
+    query: Tensor, key: Tensor, value: Tensor, attn_mask: Tensor | None = None,
+    is_causal: bool = False, scale: float | None = None, block_size: int = 128,
+    query_block_size: int = 512,
+) -> Tensor:
+    """Exact attention `softmax(query @ keyᵀ * scale + mask) @ value` -> `(..., L, Ev)`,
+    computed tile by tile with an online softmax, so that no `(L, S)` matrix is ever
+    stored: extra memory O(query_block_size * block_size) for the scores, O(L) saved
+    for backward besides the inputs and output. Arguments and masks as
+    `scaled_dot_product_attention` (bool True = may attend, or float; batch dims
+    broadcast; a query with no key gets a zero output); `attn_mask` is read a tile at
+    a time. The backward pass recomputes each block's weights instead of storing
+    them; there is no double backward."""
     _check_attention_inputs(query, key, value, attn_mask)
     if block_size < 1 or query_block_size < 1:
-        raise ValueError(f"block sizes must be >= 1, got {block_size} and {query_block_size}")
+        raise ValueError(
+            f"block sizes must be >= 1, got {block_size} and {query_block_size}"
+        )
     batch = torch.broadcast_shapes(query.shape[:-2], key.shape[:-2], value.shape[:-2])
     query, key, value = (t.expand(*batch, *t.shape[-2:]) for t in (query, key, value))
-    if attn_mask is not None:                       # a view: tiles of it are read, it is never copied
+    # a view: tiles of it are read, it is never copied
+    if attn_mask is not None:
         attn_mask = attn_mask.expand(*batch, query.shape[-2], key.shape[-2])
     E = query.shape[-1]
     scale = (1 / math.sqrt(E) if E else 1.0) if scale is None else scale
-    return _ChunkedAttention.apply(query, key, value, attn_mask, is_causal, scale, block_size, query_block_size)
+    return _ChunkedAttention.apply(
+        query, key, value, attn_mask, is_causal, scale, block_size, query_block_size
+    )

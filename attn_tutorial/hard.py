@@ -16,56 +16,82 @@ __all__ = ['HardSample', 'sample_hard', 'reinforce_loss', 'gumbel_softmax']
 
 # %% ../nbs/04_kinds.ipynb #c86765fb
 class HardSample(NamedTuple):
-    "One sampled key per query: `index` `(..., L)`, its `log_prob` `(..., L)`, one-hot `weights` `(..., L, S)`."
+    """One sampled key per query: `index` `(..., L)`, its `log_prob` `(..., L)`, one-hot
+    `weights` `(..., L, S)`."""
+
     index: Tensor
     log_prob: Tensor
     weights: Tensor
 
 
 def _masked_scores(scores: Tensor, mask: Tensor | None) -> tuple[Tensor, Tensor]:
-    "Scores with the mask applied (rows with no allowed key set to 0), and a bool `(..., L)` of such rows."
+    """Scores with the mask applied (rows with no allowed key set to 0), and a bool
+    `(..., L)` of such rows."""
     _check_mask(mask, scores.shape, "mask")
     empty = empty_rows(mask)
     scores = apply_mask(scores, mask)
     if empty is None:
-        return scores, torch.zeros(scores.shape[:-1], dtype=torch.bool, device=scores.device)
+        return scores, torch.zeros(
+            scores.shape[:-1], dtype=torch.bool, device=scores.device
+        )
     empty = empty.expand(*scores.shape[:-1], 1)
     return scores.masked_fill(empty, 0.0), empty[..., 0]
 
-
-def sample_hard(scores: Tensor, mask: Tensor | None = None, generator: torch.Generator | None = None) -> HardSample:
-    """Hard attention: for each query pick ONE key, sampled from `softmax(scores)` `(..., L, S)` over the keys that
-    `mask` (bool, True = may attend, or float, added; broadcastable to the scores) allows. The index has no gradient; `log_prob`
-    has one, for REINFORCE. A query with no allowed key gets index 0, log-prob 0 and all-zero weights."""
+# %% ../nbs/04_kinds.ipynb #7a54f898
+def sample_hard(
+    scores: Tensor, mask: Tensor | None = None, generator: torch.Generator | None = None
+) -> HardSample:
+    """Hard attention: for each query pick ONE key, sampled from `softmax(scores)`
+    `(..., L, S)` over the keys that `mask` (bool, True = may attend, or float,
+    added; broadcastable to the scores) allows. The index has no gradient; `log_prob`
+    has one, for REINFORCE. A query with no allowed key gets index 0, log-prob 0 and
+    all-zero weights."""
     logits, empty = _masked_scores(scores, mask)
-    log_p = torch.log_softmax(logits, dim=-1)                                            # (..., L, S)
+    # (..., L, S)
+    log_p = torch.log_softmax(logits, dim=-1)
     flat = log_p.detach().exp().reshape(-1, scores.shape[-1])
-    index = torch.multinomial(flat, 1, generator=generator).reshape(scores.shape[:-1])   # (..., L)
+    # (..., L)
+    index = torch.multinomial(flat, 1, generator=generator).reshape(scores.shape[:-1])
     log_prob = log_p.gather(-1, index[..., None]).squeeze(-1).masked_fill(empty, 0.0)
-    weights = F.one_hot(index, scores.shape[-1]).to(scores.dtype).masked_fill(empty[..., None], 0.0)
+    weights = (
+        F.one_hot(index, scores.shape[-1])
+        .to(scores.dtype)
+        .masked_fill(empty[..., None], 0.0)
+    )
     return HardSample(index, log_prob, weights)
 
-
-def reinforce_loss(log_prob: Tensor, reward: Tensor, baseline: Tensor | float = 0.0) -> Tensor:
+# %% ../nbs/04_kinds.ipynb #78456d1d
+def reinforce_loss(
+    log_prob: Tensor, reward: Tensor, baseline: Tensor | float = 0.0
+) -> Tensor:
     """Surrogate loss whose gradient is the REINFORCE estimate of `-∇ E[reward]`:
-    `-mean((reward - baseline) * log_prob)`, reward and baseline held constant. `log_prob`, `reward`: the same
-    shape, e.g. `(B, L)`. The baseline must not depend on the sample, or the estimate is biased."""
+    `-mean((reward - baseline) * log_prob)`, reward and baseline held constant.
+    `log_prob`, `reward`: the same shape, e.g. `(B, L)`. The baseline must not depend on
+    the sample, or the estimate is biased."""
     if log_prob.shape != reward.shape:
-        raise ValueError(f"log_prob {tuple(log_prob.shape)} and reward {tuple(reward.shape)} must have the same shape")
+        raise ValueError(
+            f"log_prob {tuple(log_prob.shape)} and reward {tuple(reward.shape)} must "
+            "have the same shape"
+        )
     advantage = (reward - baseline).detach()
     return -(advantage * log_prob).mean()
 
 
-def gumbel_softmax(scores: Tensor, tau: float = 1.0, hard: bool = True, mask: Tensor | None = None) -> Tensor:
-    """Weights `(..., L, S)` = `softmax((scores + Gumbel noise) / tau)` over the keys `mask` allows; with
-    `hard=True` the straight-through estimator: one-hot forward, the soft weights' gradient backward. Draws its
-    noise as `torch.nn.functional.gumbel_softmax` does, so the two agree under the same seed."""
+def gumbel_softmax(
+    scores: Tensor, tau: float = 1.0, hard: bool = True, mask: Tensor | None = None
+) -> Tensor:
+    """Weights `(..., L, S)` = `softmax((scores + Gumbel noise) / tau)` over the keys
+    `mask` allows; with `hard=True` the straight-through estimator: one-hot forward,
+    the soft weights' gradient backward. Draws its noise as
+    `torch.nn.functional.gumbel_softmax` does, so the two agree under the same seed."""
     if tau <= 0:
         raise ValueError(f"tau must be > 0, got {tau}")
     logits, empty = _masked_scores(scores, mask)
-    gumbels = -torch.empty_like(logits).exponential_().log()                   # Gumbel(0, 1) noise
+    # Gumbel(0, 1) noise
+    gumbels = -torch.empty_like(logits).exponential_().log()
     soft = torch.softmax((logits + gumbels) / tau, dim=-1)
     if hard:
         one_hot = F.one_hot(soft.argmax(-1), scores.shape[-1]).to(soft.dtype)
-        soft = one_hot - soft.detach() + soft                                  # forward: one-hot; backward: soft
+        # forward: one-hot; backward: soft
+        soft = one_hot - soft.detach() + soft
     return soft.masked_fill(empty[..., None], 0.0)

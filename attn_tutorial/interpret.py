@@ -15,8 +15,10 @@ __all__ = ['attention_rollout', 'grad_times_input', 'EditedAttention', 'edit_att
 
 # %% ../nbs/09_interpretability.ipynb #5fd07d29
 def attention_rollout(maps: list[Tensor], residual: float = 0.5) -> Tensor:
-    """Rollout (Abnar & Zuidema 2020) of per-layer weights `[(..., H, L, L)]` (first layer first) -> `(..., L, L)`:
-    heads averaged, `residual * I` mixed in for the skip connection, rows renormalised, layers multiplied."""
+    """Rollout (Abnar & Zuidema 2020) of per-layer weights `[(..., H, L, L)]` (first
+    layer first) -> `(..., L, L)`:
+    heads averaged, `residual * I` mixed in for the skip connection, rows renormalised,
+    layers multiplied."""
     if not maps:
         raise ValueError("rollout needs the weights of at least one layer")
     L = maps[0].shape[-1]
@@ -24,17 +26,23 @@ def attention_rollout(maps: list[Tensor], residual: float = 0.5) -> Tensor:
     rollout = None
     for w in maps:
         if w.shape[-2:] != (L, L):
-            raise ValueError(f"every layer's weights must be (..., H, {L}, {L}), got {tuple(w.shape)}")
+            raise ValueError(
+                f"every layer's weights must be (..., H, {L}, {L}), got "
+                f"{tuple(w.shape)}"
+            )
         a = (1 - residual) * w.mean(-3) + residual * eye
         a = a / a.sum(-1, keepdim=True)
         rollout = a if rollout is None else a @ rollout
     return rollout
 
 # %% ../nbs/09_interpretability.ipynb #48aa1ace
-def grad_times_input(model, text: str, target: Tensor | None = None) -> tuple[list[str], Tensor]:
-    """Tokens of `text` and their gradient x input attributions `(L,)` for `f = target · pooled(text)`, the mean-pooled
-    token states before normalisation; default target: their own direction, held fixed (so `f` is the pooled
-    vector's length). `model` is an `attn_tutorial.pretrained.SentenceEncoder`."""
+def grad_times_input(
+    model, text: str, target: Tensor | None = None
+) -> tuple[list[str], Tensor]:
+    """Tokens of `text` and their gradient x input attributions `(L,)` for `f = target ·
+    pooled(text)`, the mean-pooled token states before normalisation; default target:
+    their own direction, held fixed (so `f` is the pooled vector's length). `model`
+    is an `attn_tutorial.pretrained.SentenceEncoder`."""
     ids, mask, tokens = model.tokenize([text])
     x = model.embeddings(ids).detach().requires_grad_()
     h = x
@@ -42,27 +50,32 @@ def grad_times_input(model, text: str, target: Tensor | None = None) -> tuple[li
         h = layer(h, src_key_padding_mask=~mask)
     m = mask[..., None].to(h.dtype)
     pooled = ((h * m).sum(1) / m.sum(1))[0]
-    # not the normalised embedding: its dot product with its own direction is 1 whatever the input, gradient 0
+    # not the normalised embedding: its dot product with its own direction is 1 whatever
+    # the input, gradient 0
     target = F.normalize(pooled.detach(), dim=-1) if target is None else target
     (pooled @ target).backward()
     return tokens[0], (x.grad * x).sum(-1)[0].detach()
 
 # %% ../nbs/09_interpretability.ipynb #aa3173e7
 class EditedAttention(MultiHeadAttention):
-    """A `MultiHeadAttention` whose weights `(B, H, L, S)` go through `self.edit(weights)` before they mix the
-    values. It overrides only the attention step, `attend`: projections, heads and masks are the module's."""
+    """A `MultiHeadAttention` whose weights `(B, H, L, S)` go through
+    `self.edit(weights)` before they mix the values. It overrides only the attention
+    step, `attend`: projections, heads and masks are the module's."""
 
     edit = staticmethod(lambda weights: weights)
 
     def attend(self, q, k, v, attn_mask, is_causal, need_weights):
         dropout_p = self.dropout if self.training else 0.0
-        _, weights = scaled_dot_product_attention(q, k, v, attn_mask, dropout_p, is_causal)
+        _, weights = scaled_dot_product_attention(
+            q, k, v, attn_mask, dropout_p, is_causal
+        )
         weights = self.edit(weights)
         return weights @ v, weights
 
-
+# %% ../nbs/09_interpretability.ipynb #a18086a4
 class edit_attention:
-    "Context manager: within it, layer `layer` of `model` applies `edit` to its attention weights."
+    """Context manager: within it, layer `layer` of `model` applies `edit` to its
+    attention weights."""
 
     def __init__(self, model, layer: int, edit):
         self.model, self.layer, self.edit = model, layer, edit
@@ -70,7 +83,8 @@ class edit_attention:
     def __enter__(self):
         block = self.model.layers[self.layer]
         self.saved = block.self_attn
-        block.self_attn = EditedAttention.from_torch(self.saved)      # a copy: same weights, same mode
+        # a copy: same weights, same mode
+        block.self_attn = EditedAttention.from_torch(self.saved)
         block.self_attn.edit = self.edit
         return self.model
 

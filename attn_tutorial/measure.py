@@ -29,9 +29,12 @@ def median_time(fn: Callable, repeats: int = 5, warmup: int = 1) -> float:
     return statistics.median(times)
 
 
-def interleaved_times(fns: dict[str, Callable], repeats: int = 5, warmup: int = 1) -> dict[str, float]:
-    """Median seconds of each of `fns` (name -> function), the functions called in turn, `warmup` untimed
-    rounds first: a slow moment of the machine falls on every contender, not on one."""
+def interleaved_times(
+    fns: dict[str, Callable], repeats: int = 5, warmup: int = 1
+) -> dict[str, float]:
+    """Median seconds of each of `fns` (name -> function), the functions called in turn,
+    `warmup` untimed rounds first: a slow moment of the machine falls on every
+    contender, not on one."""
     if repeats < 1:
         raise ValueError(f"repeats must be >= 1, got {repeats}")
     times = {name: [] for name in fns}
@@ -45,8 +48,9 @@ def interleaved_times(fns: dict[str, Callable], repeats: int = 5, warmup: int = 
 
 # %% ../nbs/94_measure.ipynb #5d5c640c
 def saved_tensor_bytes(fn: Callable, *args, **kwargs) -> tuple[int, object]:
-    """Run `fn(*args, **kwargs)` and return `(bytes, result)`: the bytes of the distinct tensor storages autograd
-    saved for the backward pass (parameters saved by an operation count too)."""
+    """Run `fn(*args, **kwargs)` and return `(bytes, result)`: the bytes of the distinct
+    tensor storages autograd saved for the backward pass (parameters saved by an
+    operation count too)."""
     seen: dict[int, int] = {}
 
     def pack(t: torch.Tensor):
@@ -60,15 +64,22 @@ def saved_tensor_bytes(fn: Callable, *args, **kwargs) -> tuple[int, object]:
 
 # %% ../nbs/94_measure.ipynb #cb75f790
 def _status_kib(field: str) -> int:
-    return int(re.search(rf"^{field}:\s+(\d+) kB", open("/proc/self/status").read(), re.M).group(1))
+    return int(
+        re.search(
+            rf"^{field}:\s+(\d+) kB", open("/proc/self/status").read(), re.M
+        ).group(1)
+    )
 
 
 def measure_peak_mib(fn, *args, **kwargs) -> tuple[float, object]:
-    """Run `fn(*args, **kwargs)` and return `(MiB, result)`: how far the process's peak resident memory rose above
-    its resident memory just before the call. Linux only (reads `/proc/self/status`). Memory freed and kept by
-    the allocator from earlier calls is reused without showing up, so measure in a fresh process for the truth."""
-    gc.collect()                    # garbage freed during the call would lower the resident size under the peak
-    with open("/proc/self/clear_refs", "w") as f:                # reset the peak (VmHWM) to the current size
+    """Run `fn(*args, **kwargs)` and return `(MiB, result)`: how far the process's peak
+    resident memory rose above its resident memory just before the call. Linux only
+    (reads `/proc/self/status`). Memory freed and kept by the allocator from earlier
+    calls is reused without showing up, so measure in a fresh process for the truth."""
+    # garbage freed during the call would lower the resident size under the peak
+    gc.collect()
+    # reset the peak (VmHWM) to the current size
+    with open("/proc/self/clear_refs", "w") as f:
         f.write("5")
     before = _status_kib("VmRSS")
     result = fn(*args, **kwargs)

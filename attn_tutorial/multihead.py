@@ -15,10 +15,13 @@ __all__ = ['split_heads', 'merge_heads', 'MultiHeadAttention', 'KVCache']
 
 # %% ../nbs/05_multihead.ipynb #7759fb98
 def split_heads(x: Tensor, num_heads: int) -> Tensor:
-    "`(B, L, E)` -> `(B, H, L, E/H)`: head `h` gets features `h*D .. (h+1)*D - 1` of every position."
+    """`(B, L, E)` -> `(B, H, L, E/H)`: the `h`-th head (`h = 1 .. H`) gets features
+    `(h-1)*D .. h*D - 1` of every position."""
     B, L, E = x.shape
     if E % num_heads:
-        raise ValueError(f"cannot split {E} features into {num_heads} heads: x {_shape(x)}")
+        raise ValueError(
+            f"cannot split {E} features into {num_heads} heads: x {_shape(x)}"
+        )
     return x.view(B, L, num_heads, E // num_heads).transpose(1, 2)
 
 
@@ -29,134 +32,203 @@ def merge_heads(x: Tensor) -> Tensor:
 
 # %% ../nbs/05_multihead.ipynb #1c96c8bd
 class MultiHeadAttention(nn.Module):
-    """Multi-head attention with the arguments, parameters and masks of `torch.nn.MultiheadAttention`.
+    """Multi-head attention with the arguments, parameters and masks of
+    `torch.nn.MultiheadAttention`.
 
-    `forward(query, key, value)` -> `(output, weights)`: query `(L, B, E)`, key `(S, B, kdim)`, value
-    `(S, B, vdim)` and output `(L, B, E)`, or `(B, L, ·)` with `batch_first=True`, or unbatched `(L, ·)`.
-    weights: `(B, L, S)` averaged over the heads, `(B, H, L, S)` with `average_attn_weights=False`, or None
-    with `need_weights=False`. Bool masks are True where a query may NOT attend (torch's module convention):
-    `key_padding_mask (B, S)`, `attn_mask (L, S)` or `(B*H, L, S)`; float masks are added to the scores.
+    `forward(query, key, value)` -> `(output, weights)`: query `(L, B, E)`, key `(S, B,
+    kdim)`, value `(S, B, vdim)` and output `(L, B, E)`, or `(B, L, ·)` with
+    `batch_first=True`, or unbatched `(L, ·)`. weights: `(B, L, S)` averaged over the
+    heads, `(B, H, L, S)` with `average_attn_weights=False`, or None with
+    `need_weights=False`. Bool masks are True where a query may NOT attend (torch's
+    module convention):
+    `key_padding_mask (B, S)`, `attn_mask (L, S)` or `(B*H, L, S)`; float masks are
+    added to the scores.
     """
 
-    def __init__(self, embed_dim: int, num_heads: int, dropout: float = 0.0, bias: bool = True,
-                 add_bias_kv: bool = False, add_zero_attn: bool = False, kdim: int | None = None,
-                 vdim: int | None = None, batch_first: bool = False, device=None, dtype=None):
+    def __init__(
+        self, embed_dim: int, num_heads: int, dropout: float = 0.0, bias: bool = True,
+        add_bias_kv: bool = False, add_zero_attn: bool = False, kdim: int | None = None,
+        vdim: int | None = None, batch_first: bool = False, device=None, dtype=None,
+    ):
         super().__init__()
         if embed_dim < 1 or num_heads < 1 or embed_dim % num_heads:
-            raise ValueError(f"embed_dim={embed_dim} must be a positive multiple of num_heads={num_heads}")
-        self.embed_dim, self.num_heads, self.head_dim = embed_dim, num_heads, embed_dim // num_heads
+            raise ValueError(
+                f"embed_dim={embed_dim} must be a positive multiple of "
+                f"num_heads={num_heads}"
+            )
+        self.embed_dim = embed_dim
+        self.num_heads = num_heads
+        self.head_dim = embed_dim // num_heads
         self.kdim, self.vdim = kdim or embed_dim, vdim or embed_dim
         self._qkv_same_embed_dim = self.kdim == self.vdim == embed_dim
-        self.dropout, self.batch_first, self.add_zero_attn = dropout, batch_first, add_zero_attn
-        # torch's parameters under torch's names, created in torch's order: the same seed gives the same
-        # weights, and a state dict of torch.nn.MultiheadAttention loads as it is
-        new = lambda *shape: nn.Parameter(torch.empty(*shape, device=device, dtype=dtype))
-        if self._qkv_same_embed_dim:
-            self.in_proj_weight = new(3 * embed_dim, embed_dim)       # W_Q, W_K, W_V stacked
-            for name in ("q_proj_weight", "k_proj_weight", "v_proj_weight"):
-                self.register_parameter(name, None)
-        else:
-            self.q_proj_weight = new(embed_dim, embed_dim)
-            self.k_proj_weight, self.v_proj_weight = new(embed_dim, self.kdim), new(embed_dim, self.vdim)
-            self.register_parameter("in_proj_weight", None)
-        self.in_proj_bias = new(3 * embed_dim) if bias else None
-        self.out_proj = nn.Linear(embed_dim, embed_dim, bias=bias, device=device, dtype=dtype)   # W_O
-        self.bias_k, self.bias_v = (new(1, 1, embed_dim), new(1, 1, embed_dim)) if add_bias_kv else (None, None)
+        self.dropout = dropout
+        self.batch_first = batch_first
+        self.add_zero_attn = add_zero_attn
+        self._create_parameters(bias, add_bias_kv, device, dtype)
         self._reset_parameters()
 
-    def _reset_parameters(self) -> None:
-        "As torch: Xavier-uniform projections, zero biases (W_O keeps nn.Linear's initialisation)."
-        for w in (self.in_proj_weight, self.q_proj_weight, self.k_proj_weight, self.v_proj_weight):
-            if w is not None:
-                nn.init.xavier_uniform_(w)
-        if self.in_proj_bias is not None:
-            nn.init.zeros_(self.in_proj_bias)
-            nn.init.zeros_(self.out_proj.bias)
-        for b in (self.bias_k, self.bias_v):
-            if b is not None:
-                nn.init.xavier_normal_(b)
+# %% ../nbs/05_multihead.ipynb #29569b3a
+@patch
+def _create_parameters(
+    self: MultiHeadAttention, bias: bool, add_bias_kv: bool, device=None, dtype=None
+) -> None:
+    """torch's parameters under torch's names, in torch's order (uninitialised):
+    `in_proj_weight` (W_Q, W_K, W_V stacked) or three matrices when keys and values
+    have other widths, `in_proj_bias`, `out_proj` (W_O), `bias_k` and `bias_v`."""
+    E = self.embed_dim
+    new = lambda *shape: nn.Parameter(torch.empty(*shape, device=device, dtype=dtype))
+    if self._qkv_same_embed_dim:
+        self.in_proj_weight = new(3 * E, E)  # W_Q, W_K, W_V stacked
+        for name in ("q_proj_weight", "k_proj_weight", "v_proj_weight"):
+            self.register_parameter(name, None)
+    else:
+        self.q_proj_weight = new(E, E)
+        self.k_proj_weight, self.v_proj_weight = new(E, self.kdim), new(E, self.vdim)
+        self.register_parameter("in_proj_weight", None)
+    self.in_proj_bias = new(3 * E) if bias else None
+    # W_O
+    self.out_proj = nn.Linear(E, E, bias=bias, device=device, dtype=dtype)
+    self.bias_k, self.bias_v = (
+        (new(1, 1, E), new(1, 1, E)) if add_bias_kv else (None, None)
+    )
+
+# %% ../nbs/05_multihead.ipynb #66e90ac9
+@patch
+def _reset_parameters(self: MultiHeadAttention) -> None:
+    """As torch: Xavier-uniform projections, zero biases (W_O keeps nn.Linear's
+    initialisation)."""
+    for w in (
+        self.in_proj_weight, self.q_proj_weight, self.k_proj_weight, self.v_proj_weight,
+    ):
+        if w is not None:
+            nn.init.xavier_uniform_(w)
+    if self.in_proj_bias is not None:
+        nn.init.zeros_(self.in_proj_bias)
+        nn.init.zeros_(self.out_proj.bias)
+    for b in (self.bias_k, self.bias_v):
+        if b is not None:
+            nn.init.xavier_normal_(b)
 
 # %% ../nbs/05_multihead.ipynb #e5896213
 @patch
-def in_projection(self: MultiHeadAttention, query: Tensor, key: Tensor | None,
-                  value: Tensor | None) -> tuple[Tensor, Tensor | None, Tensor | None]:
-    """`q = query W_Qᵀ + b_Q` `(B, L, E)`, `k = key W_Kᵀ + b_K` and `v = value W_Vᵀ + b_V` `(B, S, E)`.
-    Self-attention (`query is key is value`) does the three in one matrix product; a key or value of None
-    gives None (a cached memory needs only the queries)."""
+def in_projection(
+    self: MultiHeadAttention, query: Tensor, key: Tensor | None, value: Tensor | None
+) -> tuple[Tensor, Tensor | None, Tensor | None]:
+    """`q = query W_Qᵀ + b_Q` `(B, L, E)`, `k = key W_Kᵀ + b_K` and `v = value W_Vᵀ +
+    b_V` `(B, S, E)`. Self-attention (`query is key is value`) does the three in one
+    matrix product; a key or value of None gives None (a cached memory needs only the
+    queries)."""
     b = (None, None, None) if self.in_proj_bias is None else self.in_proj_bias.chunk(3)
     if self._qkv_same_embed_dim:
         if query is key and key is value:
-            return F.linear(query, self.in_proj_weight, self.in_proj_bias).chunk(3, dim=-1)
+            return F.linear(query, self.in_proj_weight, self.in_proj_bias).chunk(
+                3, dim=-1
+            )
         w = self.in_proj_weight.chunk(3)
     else:
         w = self.q_proj_weight, self.k_proj_weight, self.v_proj_weight
-    return tuple(None if x is None else F.linear(x, w_i, b_i) for x, w_i, b_i in zip((query, key, value), w, b))
+    return tuple(
+        None if x is None else F.linear(x, w_i, b_i)
+        for x, w_i, b_i in zip((query, key, value), w, b)
+    )
 
 # %% ../nbs/05_multihead.ipynb #37185164
 @patch
-def attend(self: MultiHeadAttention, q: Tensor, k: Tensor, v: Tensor, attn_mask: Tensor | None,
-           is_causal: bool, need_weights: bool) -> tuple[Tensor, Tensor | None]:
-    """The attention step of every head at once: `q (B, H, L, D)`, `k` and `v (B, H, S, D)` ->
-    `(out (B, H, L, D), weights (B, H, L, S) or None)`. `attn_mask` as in `scaled_dot_product_attention`
-    (bool True = may attend, or float), broadcastable to `(B, H, L, S)`. Override it to change what attention
-    does; everything around it (projections, heads, masks, cache) stays."""
+def attend(
+    self: MultiHeadAttention, q: Tensor, k: Tensor, v: Tensor, attn_mask: Tensor | None,
+    is_causal: bool, need_weights: bool,
+) -> tuple[Tensor, Tensor | None]:
+    """The attention step of every head at once: `q (B, H, L, D)`, `k` and `v (B, H, S,
+    D)` -> `(out (B, H, L, D), weights (B, H, L, S) or None)`. `attn_mask` as in
+    `scaled_dot_product_attention` (bool True = may attend, or float), broadcastable
+    to `(B, H, L, S)`. Override it to change what attention does; everything around
+    it (projections, heads, masks, cache) stays."""
     dropout_p = self.dropout if self.training else 0.0
     if need_weights:
         return scaled_dot_product_attention(q, k, v, attn_mask, dropout_p, is_causal)
     return _fused_attention(q, k, v, attn_mask, dropout_p, is_causal), None
 
-
-def _fused_attention(q: Tensor, k: Tensor, v: Tensor, attn_mask: Tensor | None, dropout_p: float,
-                     is_causal: bool) -> Tensor:
-    "The same attention through PyTorch's fused kernels (faster, no weights), where they cannot give NaN."
+# %% ../nbs/05_multihead.ipynb #a44de55d
+def _fused_attention(
+    q: Tensor, k: Tensor, v: Tensor, attn_mask: Tensor | None, dropout_p: float,
+    is_causal: bool,
+) -> Tensor:
+    """The same attention through PyTorch's fused kernels (faster, no weights), where
+    they cannot give NaN."""
     if attn_mask is None:
-        return F.scaled_dot_product_attention(q, k, v, dropout_p=dropout_p, is_causal=is_causal)
-    mask = combine_masks(q.shape[-2], k.shape[-2], attn_mask, is_causal=is_causal, dtype=q.dtype)
+        return F.scaled_dot_product_attention(
+            q, k, v, dropout_p=dropout_p, is_causal=is_causal
+        )
+    mask = combine_masks(
+        q.shape[-2], k.shape[-2], attn_mask, is_causal=is_causal, dtype=q.dtype
+    )
     allowed = mask if mask.dtype == torch.bool else mask > float("-inf")
-    if not allowed.any(-1).all():           # a query with no key: some kernels give NaN, ours gives zeros
+    # a query with no key: some kernels give NaN, ours gives zeros
+    if not allowed.any(-1).all():
         return scaled_dot_product_attention(q, k, v, mask, dropout_p)[0]
     return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout_p)
 
 # %% ../nbs/05_multihead.ipynb #f66aadd6
 @patch
-def forward(self: MultiHeadAttention, query: Tensor, key: Tensor, value: Tensor,
-            key_padding_mask: Tensor | None = None, need_weights: bool = True, attn_mask: Tensor | None = None,
-            average_attn_weights: bool = True, is_causal: bool = False,
-            cache: KVCache | None = None) -> tuple[Tensor, Tensor | None]:
-    """Arguments and results as `torch.nn.MultiheadAttention.forward` (see the class). `is_causal` applies
-    the causal mask (torch needs `attn_mask` too and takes it as a hint). `cache`: a `KVCache` that keeps the
-    keys and values of earlier calls (decoding one position at a time); masks then cover all the keys."""
-    query, key, value, key_padding_mask, unbatched = self._batch_first(query, key, value, key_padding_mask)
+def forward(
+    self: MultiHeadAttention, query: Tensor, key: Tensor, value: Tensor,
+    key_padding_mask: Tensor | None = None, need_weights: bool = True,
+    attn_mask: Tensor | None = None, average_attn_weights: bool = True,
+    is_causal: bool = False, cache: KVCache | None = None,
+) -> tuple[Tensor, Tensor | None]:
+    """Arguments and results as `torch.nn.MultiheadAttention.forward` (see the class).
+    `is_causal` applies the causal mask (torch needs `attn_mask` too and takes it as
+    a hint). `cache`: a `KVCache` that keeps the keys and values of earlier calls
+    (decoding one position at a time); masks then cover all the keys."""
+    query, key, value, key_padding_mask, unbatched = self._batch_first(
+        query, key, value, key_padding_mask
+    )
     if cache is not None and (self.bias_k is not None or self.add_zero_attn):
-        raise ValueError("a KVCache cannot be combined with add_bias_kv or add_zero_attn")
+        raise ValueError(
+            "a KVCache cannot be combined with add_bias_kv or add_zero_attn"
+        )
     B, L = query.shape[:2]
-    reuse = cache is not None and cache.static and len(cache) > 0          # a memory projected once
+    # a memory projected once
+    reuse = cache is not None and cache.static and len(cache) > 0
     q, k, v = self.in_projection(query, *((None, None) if reuse else (key, value)))
-    q = split_heads(q, self.num_heads)                                     # (B, H, L, D)
-    k, v = (cache.k, cache.v) if reuse else (split_heads(k, self.num_heads), split_heads(v, self.num_heads))
+    # (B, H, L, D)
+    q = split_heads(q, self.num_heads)
+    k, v = (
+        (cache.k, cache.v)
+        if reuse
+        else (split_heads(k, self.num_heads), split_heads(v, self.num_heads))
+    )
     if cache is not None and not reuse:
-        k, v = cache.update(k, v)                                          # (B, H, S, D), S = earlier + new
-    mask = self._merge_masks(attn_mask, key_padding_mask, B, L, k.shape[-2])   # True = may attend
+        # (B, H, S, D), S = earlier + new
+        k, v = cache.update(k, v)
+    # True = may attend
+    mask = self._merge_masks(attn_mask, key_padding_mask, B, L, k.shape[-2])
     offset = k.shape[-2] - L if cache is not None and not cache.static else 0
     if is_causal and (offset or self.bias_k is not None or self.add_zero_attn):
-        mask = combine_masks(L, k.shape[-2], mask, is_causal=True, offset=offset, device=q.device)
-        is_causal = False                                                  # folded in, aligned to the end
+        mask = combine_masks(
+            L, k.shape[-2], mask, is_causal=True, offset=offset, device=q.device
+        )
+        # folded in, aligned to the end
+        is_causal = False
     k, v, mask = self._extra_keys(k, v, mask)
-    out, weights = self.attend(q, k, v, mask, is_causal, need_weights)     # (B, H, L, D), (B, H, L, S)
-    out = self.out_proj(merge_heads(out))                                  # (B, L, E)
+    # (B, H, L, D), (B, H, L, S)
+    out, weights = self.attend(q, k, v, mask, is_causal, need_weights)
+    out = self.out_proj(merge_heads(out))  # (B, L, E)
     if weights is not None and average_attn_weights:
-        weights = weights.mean(1)                                          # (B, L, S)
+        weights = weights.mean(1)  # (B, L, S)
     if unbatched:
         return out[0], None if weights is None else weights[0]
     return (out if self.batch_first else out.transpose(0, 1)), weights
 
 # %% ../nbs/05_multihead.ipynb #5fe485d1
 class KVCache:
-    """The keys and values `(B, H, t, D)` that one attention layer has seen, for decoding step by step.
+    """The keys and values `(B, H, t, D)` that one attention layer has seen, for
+    decoding step by step.
 
-    `update(k, v)` appends the new positions' keys and values `(B, H, n, D)` and returns all `t + n` of them.
-    `static=True` is for cross-attention to a fixed memory: the first call's keys and values are kept and the
-    layer skips projecting the memory again. `reorder(index)` follows the beams of a beam search."""
+    `update(k, v)` appends the new positions' keys and values `(B, H, n, D)` and returns
+    all `t + n` of them. `static=True` is for cross-attention to a fixed memory: the
+    first call's keys and values are kept and the layer skips projecting the memory
+    again. `reorder(index)` follows the beams of a beam search."""
 
     def __init__(self, static: bool = False):
         self.static, self.k, self.v = static, None, None
@@ -176,78 +248,134 @@ class KVCache:
 
 # %% ../nbs/05_multihead.ipynb #32e7d6be
 @patch
-def _batch_first(self: MultiHeadAttention, query: Tensor, key: Tensor, value: Tensor,
-                 key_padding_mask: Tensor | None):
-    "Check the inputs, return them as `(B, ·, ·)` (self-attention stays `query is key is value`) and if unbatched."
+def _batch_first(
+    self: MultiHeadAttention, query: Tensor, key: Tensor, value: Tensor,
+    key_padding_mask: Tensor | None,
+):
+    """Check the inputs, return them as `(B, ·, ·)` (self-attention stays `query is key
+    is value`) and if unbatched."""
     shapes = f"query {_shape(query)}, key {_shape(key)}, value {_shape(value)}"
     layout = "(B, L, ·)" if self.batch_first else "(L, B, ·)"
-    if query.dim() not in (2, 3) or key.dim() != query.dim() or value.dim() != query.dim():
-        raise ValueError(f"query, key and value must all be batched {layout} or all unbatched (L, ·): {shapes}")
-    for name, t, dim in (("query", query, self.embed_dim), ("key", key, self.kdim), ("value", value, self.vdim)):
+    if (
+        query.dim() not in (2, 3)
+        or key.dim() != query.dim()
+        or value.dim() != query.dim()
+    ):
+        raise ValueError(
+            f"query, key and value must all be batched {layout} or all unbatched "
+            f"(L, ·): {shapes}"
+        )
+    for name, t, dim in (
+        ("query", query, self.embed_dim), ("key", key, self.kdim),
+        ("value", value, self.vdim),
+    ):
         if t.shape[-1] != dim:
-            raise ValueError(f"{name} must have {dim} features in its last dim: {shapes}")
+            raise ValueError(
+                f"{name} must have {dim} features in its last dim: {shapes}"
+            )
     unbatched = query.dim() == 2
-    convert = (lambda t: t[None]) if unbatched else (lambda t: t) if self.batch_first else (lambda t: t.transpose(0, 1))
+    convert = (
+        (lambda t: t[None])
+        if unbatched
+        else (lambda t: t)
+        if self.batch_first
+        else (lambda t: t.transpose(0, 1))
+    )
     q = convert(query)
     k = q if key is query else convert(key)
     v = k if value is key else convert(value)
     if not q.shape[0] == k.shape[0] == v.shape[0] or k.shape[1] != v.shape[1]:
-        raise ValueError(f"query, key and value must agree on the batch size, key and value on the length: "
-                         f"{shapes} ({layout})")
+        raise ValueError(
+            "query, key and value must agree on the batch size, key and "
+            "value on the length: "
+            f"{shapes} ({layout})"
+        )
     if key_padding_mask is not None:
         key_padding_mask = key_padding_mask[None] if unbatched else key_padding_mask
         if key_padding_mask.shape != k.shape[:2]:
-            raise ValueError(f"key_padding_mask must be (B, S) = {tuple(k.shape[:2])}, got "
-                             f"{_shape(key_padding_mask)}")
+            raise ValueError(
+                f"key_padding_mask must be (B, S) = {tuple(k.shape[:2])}, got "
+                f"{_shape(key_padding_mask)}"
+            )
     return q, k, v, key_padding_mask, unbatched
 
-
+# %% ../nbs/05_multihead.ipynb #f70c975c
 def _allowed(mask: Tensor | None, name: str) -> Tensor | None:
-    "A mask in torch's module convention (bool True = may NOT attend) as the functional one (True = may attend)."
+    """A mask in torch's module convention (bool True = may NOT attend) as the
+    functional one (True = may attend)."""
     if mask is None or mask.is_floating_point():
         return mask
     if mask.dtype != torch.bool:
-        raise TypeError(f"{name} must be bool (True = not allowed) or float (added), got dtype {mask.dtype}")
+        raise TypeError(
+            f"{name} must be bool (True = not allowed) or float (added), got "
+            f"dtype {mask.dtype}"
+        )
     return ~mask
 
 # %% ../nbs/05_multihead.ipynb #9d7ec85e
 @patch
-def _merge_masks(self: MultiHeadAttention, attn_mask: Tensor | None, key_padding_mask: Tensor | None,
-                 B: int, L: int, S: int) -> Tensor | None:
-    "`attn_mask (L, S)` or `(B*H, L, S)` and `key_padding_mask (B, S)` as one mask for `(B, H, L, S)`, True = may attend."
+def _merge_masks(
+    self: MultiHeadAttention, attn_mask: Tensor | None, key_padding_mask: Tensor | None,
+    B: int, L: int, S: int,
+) -> Tensor | None:
+    """`attn_mask (L, S)` or `(B*H, L, S)` and `key_padding_mask (B, S)` as one mask for
+    `(B, H, L, S)`, True = may attend."""
     H = self.num_heads
     if attn_mask is not None:
         if attn_mask.shape not in ((L, S), (B * H, L, S)):
-            raise ValueError(f"attn_mask must be (L, S) = {(L, S)} or (B*num_heads, L, S) = {(B * H, L, S)}, "
-                             f"got {_shape(attn_mask)}")
+            raise ValueError(
+                f"attn_mask must be (L, S) = {(L, S)} or (B*num_heads, L, S) = "
+                f"{(B * H, L, S)}, "
+                f"got {_shape(attn_mask)}"
+            )
         attn_mask = attn_mask.view(-1, H, L, S) if attn_mask.dim() == 3 else attn_mask
-    padding = None if key_padding_mask is None else key_padding_mask[:, None, None, :]     # (B, 1, 1, S)
-    return combine_masks(L, S, _allowed(attn_mask, "attn_mask"), _allowed(padding, "key_padding_mask"))
+    # (B, 1, 1, S)
+    padding = None if key_padding_mask is None else key_padding_mask[:, None, None, :]
+    return combine_masks(
+        L, S, _allowed(attn_mask, "attn_mask"), _allowed(padding, "key_padding_mask")
+    )
 
 
 @patch
 def _extra_keys(self: MultiHeadAttention, k: Tensor, v: Tensor, mask: Tensor | None):
-    "`add_bias_kv` appends a learned key and value, `add_zero_attn` zeros: keys that every query may attend."
+    """`add_bias_kv` appends a learned key and value, `add_zero_attn` zeros: keys that
+    every query may attend."""
     extra = []
     if self.bias_k is not None:
-        extra.append((split_heads(self.bias_k.expand(k.shape[0], 1, -1), self.num_heads),
-                      split_heads(self.bias_v.expand(k.shape[0], 1, -1), self.num_heads)))
+        extra.append(
+            (
+                split_heads(self.bias_k.expand(k.shape[0], 1, -1), self.num_heads),
+                split_heads(self.bias_v.expand(k.shape[0], 1, -1), self.num_heads),
+            )
+        )
     if self.add_zero_attn:
-        extra.append((k.new_zeros(*k.shape[:2], 1, k.shape[-1]), v.new_zeros(*v.shape[:2], 1, v.shape[-1])))
+        extra.append(
+            (
+                k.new_zeros(*k.shape[:2], 1, k.shape[-1]),
+                v.new_zeros(*v.shape[:2], 1, v.shape[-1]),
+            )
+        )
     for k_new, v_new in extra:
         k, v = torch.cat([k, k_new], dim=2), torch.cat([v, v_new], dim=2)
         if mask is not None:
             may = torch.ones if mask.dtype == torch.bool else torch.zeros
-            mask = torch.cat([mask, may(*mask.shape[:-1], 1, dtype=mask.dtype, device=mask.device)], dim=-1)
+            mask = torch.cat(
+                [mask, may(*mask.shape[:-1], 1, dtype=mask.dtype, device=mask.device)],
+                dim=-1,
+            )
     return k, v, mask
 
-
+# %% ../nbs/05_multihead.ipynb #4d994bb9
 @patch(cls_method=True)
 def from_torch(cls: MultiHeadAttention, m: nn.MultiheadAttention) -> MultiHeadAttention:
-    """A copy of `m`, a `torch.nn.MultiheadAttention` or a `MultiHeadAttention` (they share attributes and
-    parameters): its settings, its weights (the state dict), its train/eval mode."""
+    """A copy of `m`, a `torch.nn.MultiheadAttention` or a `MultiHeadAttention` (they
+    share attributes and parameters): its settings, its weights (the state dict), its
+    train/eval mode."""
     w = m.out_proj.weight
-    new = cls(m.embed_dim, m.num_heads, m.dropout, m.in_proj_bias is not None, m.bias_k is not None,
-              m.add_zero_attn, m.kdim, m.vdim, m.batch_first, device=w.device, dtype=w.dtype)
+    new = cls(
+        m.embed_dim, m.num_heads, m.dropout, m.in_proj_bias is not None,
+        m.bias_k is not None, m.add_zero_attn, m.kdim, m.vdim, m.batch_first,
+        device=w.device, dtype=w.dtype,
+    )
     new.load_state_dict(m.state_dict())
     return new.train(m.training)

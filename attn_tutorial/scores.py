@@ -16,42 +16,62 @@ __all__ = ['SCORES', 'dot_scores', 'scaled_dot_scores', 'cosine_scores', 'DotSco
            'AdditiveScore', 'ScoreAttention', 'make_score', 'LookupModel']
 
 # %% ../nbs/03_scores.ipynb #03a7412d
-def _check_query_key(query: Tensor, key: Tensor, name: str, query_dim: int | None = None,
-                     key_dim: int | None = None) -> None:
-    "Raise ValueError naming the shapes unless query `(..., L, Eq)` and key `(..., S, Ek)` fit score `name`."
+def _check_query_key(
+    query: Tensor, key: Tensor, name: str, query_dim: int | None = None,
+    key_dim: int | None = None,
+) -> None:
+    """Raise ValueError naming the shapes unless query `(..., L, Eq)` and key `(..., S,
+    Ek)` fit score `name`."""
     for role, t in (("query", query), ("key", key)):
         if t.dim() < 2:
-            raise ValueError(f"{name}: {role} must be (..., length, features), got shape {_shape(t)}")
+            raise ValueError(
+                f"{name}: {role} must be (..., length, features), got shape {_shape(t)}"
+            )
     if query_dim is None and query.shape[-1] != key.shape[-1]:
-        raise ValueError(f"{name} needs query (..., L, E) and key (..., S, E) with the same E: "
-                         f"query {_shape(query)}, key {_shape(key)}")
-    if query_dim is not None and (query.shape[-1], key.shape[-1]) != (query_dim, key_dim):
-        raise ValueError(f"{name} was built for query (..., L, {query_dim}) and key (..., S, {key_dim}), "
-                         f"got query {_shape(query)}, key {_shape(key)}")
+        raise ValueError(
+            f"{name} needs query (..., L, E) and key (..., S, E) with the same E: "
+            f"query {_shape(query)}, key {_shape(key)}"
+        )
+    if query_dim is not None and (query.shape[-1], key.shape[-1]) != (
+        query_dim, key_dim,
+    ):
+        raise ValueError(
+            f"{name} was built for query (..., L, {query_dim}) and key "
+            f"(..., S, {key_dim}), "
+            f"got query {_shape(query)}, key {_shape(key)}"
+        )
     try:
         torch.broadcast_shapes(query.shape[:-2], key.shape[:-2])
     except RuntimeError:
-        raise ValueError(f"{name}: the batch dims (...) of query {_shape(query)} and key {_shape(key)} "
-                         f"do not broadcast") from None
+        raise ValueError(
+            f"{name}: the batch dims (...) of query {_shape(query)} and "
+            f"key {_shape(key)} "
+            f"do not broadcast"
+        ) from None
 
-
+# %% ../nbs/03_scores.ipynb #55bc72d1
 def dot_scores(query: Tensor, key: Tensor) -> Tensor:
-    "Dot-product scores `query @ keyᵀ`: query `(..., L, E)`, key `(..., S, E)` -> `(..., L, S)`."
+    """Dot-product scores `query @ keyᵀ`: query `(..., L, E)`, key `(..., S, E)` ->
+    `(..., L, S)`."""
     _check_query_key(query, key, "dot_scores")
     return query @ key.transpose(-2, -1)
 
 
 def scaled_dot_scores(query: Tensor, key: Tensor, scale: float | None = None) -> Tensor:
-    """`query @ keyᵀ * scale` `(..., L, S)`; `scale` defaults to `1/√E`, as in the Transformer. The query is
-    scaled before the product, as in `scaled_dot_product_attention`: no overflow in half precision."""
+    """`query @ keyᵀ * scale` `(..., L, S)`; `scale` defaults to `1/√E`, as in the
+    Transformer. The query is scaled before the product, as in
+    `scaled_dot_product_attention`: no overflow in half precision."""
     _check_query_key(query, key, "scaled_dot_scores")
     scale = 1.0 / math.sqrt(query.shape[-1]) if scale is None else scale
     return (query * scale) @ key.transpose(-2, -1)
 
-
-def cosine_scores(query: Tensor, key: Tensor, temperature: float | Tensor = 1.0, eps: float = 1e-8) -> Tensor:
-    """Cosine similarity over a temperature, `cos(q, k) / temperature` `(..., L, S)`, within
-    `[-1/temperature, 1/temperature]`. Vectors shorter than `eps` count as having norm `eps`."""
+# %% ../nbs/03_scores.ipynb #57d610a5
+def cosine_scores(
+    query: Tensor, key: Tensor, temperature: float | Tensor = 1.0, eps: float = 1e-8
+) -> Tensor:
+    """Cosine similarity over a temperature, `cos(q, k) / temperature` `(..., L, S)`,
+    within `[-1/temperature, 1/temperature]`. Vectors shorter than `eps` count as
+    having norm `eps`."""
     _check_query_key(query, key, "cosine_scores")
     q = query / query.norm(dim=-1, keepdim=True).clamp_min(eps)
     k = key / key.norm(dim=-1, keepdim=True).clamp_min(eps)
@@ -59,7 +79,8 @@ def cosine_scores(query: Tensor, key: Tensor, temperature: float | Tensor = 1.0,
 
 # %% ../nbs/03_scores.ipynb #713b9d6e
 class DotScore(nn.Module):
-    "Dot-product score as a module; `scaled=True` divides by `√E`. query `(..., L, E)`, key `(..., S, E)` -> `(..., L, S)`."
+    """Dot-product score as a module; `scaled=True` divides by `√E`. query `(..., L,
+    E)`, key `(..., S, E)` -> `(..., L, S)`."""
 
     def __init__(self, scaled: bool = True):
         super().__init__()
@@ -70,8 +91,9 @@ class DotScore(nn.Module):
 
 
 class CosineScore(nn.Module):
-    """Cosine score `cos(q, k) / temperature`; with `learn_temperature=True` the temperature is a parameter
-    (stored as its log, so it stays positive). query `(..., L, E)`, key `(..., S, E)` -> `(..., L, S)`."""
+    """Cosine score `cos(q, k) / temperature`; with `learn_temperature=True` the
+    temperature is a parameter (stored as its log, so it stays positive). query
+    `(..., L, E)`, key `(..., S, E)` -> `(..., L, S)`."""
 
     def __init__(self, temperature: float = 1.0, learn_temperature: bool = False):
         super().__init__()
@@ -84,7 +106,11 @@ class CosineScore(nn.Module):
 
     @property
     def temperature(self) -> Tensor:
-        log_t = self.log_temperature if self.log_temperature is not None else self._log_temperature
+        log_t = (
+            self.log_temperature
+            if self.log_temperature is not None
+            else self._log_temperature
+        )
         return log_t.exp()
 
     def forward(self, query: Tensor, key: Tensor) -> Tensor:
@@ -92,13 +118,15 @@ class CosineScore(nn.Module):
 
 # %% ../nbs/03_scores.ipynb #f93f46a9
 class BilinearScore(nn.Module):
-    "General (Luong) score `qᵀ W k`: query `(..., L, query_dim)`, key `(..., S, key_dim)` -> `(..., L, S)`."
+    """General (Luong) score `qᵀ W k`: query `(..., L, query_dim)`, key `(..., S,
+    key_dim)` -> `(..., L, S)`."""
 
     def __init__(self, query_dim: int, key_dim: int):
         super().__init__()
         self.query_dim, self.key_dim = query_dim, key_dim
         self.weight = nn.Parameter(torch.empty(query_dim, key_dim))
-        # unit-variance inputs then give unit-variance scores, like the scaled dot product
+        # unit-variance inputs then give unit-variance scores, like the scaled dot
+        # product
         nn.init.normal_(self.weight, std=1 / math.sqrt(query_dim * key_dim))
 
     def forward(self, query: Tensor, key: Tensor) -> Tensor:
@@ -107,9 +135,11 @@ class BilinearScore(nn.Module):
 
 
 class AdditiveScore(nn.Module):
-    """Additive (Bahdanau) score `vᵀ tanh(W_q q + W_k k)`: query `(..., L, query_dim)`, key `(..., S, key_dim)`
-    -> `(..., L, S)`, through a hidden tensor `(..., L, S, hidden)`. Keys that are scored many times (at every
-    step of an RNN decoder) can be projected once with `project_keys` and passed as `projected`."""
+    """Additive (Bahdanau) score `vᵀ tanh(W_q q + W_k k)`: query `(..., L, query_dim)`,
+    key `(..., S, key_dim)`
+    -> `(..., L, S)`, through a hidden tensor `(..., L, S, hidden)`. Keys that are
+    scored many times (at every step of an RNN decoder) can be projected once with
+    `project_keys` and passed as `projected`."""
 
     def __init__(self, query_dim: int, key_dim: int, hidden: int):
         super().__init__()
@@ -122,37 +152,55 @@ class AdditiveScore(nn.Module):
         "`W_k k + b` `(..., S, hidden)`."
         return self.w_k(key)
 
-    def forward(self, query: Tensor, key: Tensor, projected: Tensor | None = None) -> Tensor:
+    def forward(
+        self, query: Tensor, key: Tensor, projected: Tensor | None = None
+    ) -> Tensor:
         _check_query_key(query, key, "AdditiveScore", self.query_dim, self.key_dim)
         k = self.project_keys(key) if projected is None else projected
-        hidden = torch.tanh(self.w_q(query).unsqueeze(-2) + k.unsqueeze(-3))      # (..., L, S, hidden)
+        # (..., L, S, hidden)
+        hidden = torch.tanh(self.w_q(query).unsqueeze(-2) + k.unsqueeze(-3))
         return self.v(hidden).squeeze(-1)
 
 # %% ../nbs/03_scores.ipynb #079fe2ff
 class ScoreAttention(nn.Module):
-    """Attention with any score: `softmax(score(query, key) + mask) @ value` -> `(output (..., L, Ev), weights
-    (..., L, S))`. Masks as in `attn_tutorial.attention.scaled_dot_product_attention`."""
+    """Attention with any score: `softmax(score(query, key) + mask) @ value` -> `(output
+    (..., L, Ev), weights (..., L, S))`. Masks as in
+    `attn_tutorial.attention.scaled_dot_product_attention`."""
 
     def __init__(self, score: nn.Module):
         super().__init__()
         self.score = score
 
-    def forward(self, query: Tensor, key: Tensor, value: Tensor, attn_mask: Tensor | None = None,
-                is_causal: bool = False) -> tuple[Tensor, Tensor]:
+    def forward(
+        self, query: Tensor, key: Tensor, value: Tensor,
+        attn_mask: Tensor | None = None, is_causal: bool = False,
+    ) -> tuple[Tensor, Tensor]:
         if value.dim() < 2 or key.dim() < 2 or key.shape[-2] != value.shape[-2]:
-            raise ValueError(f"key (..., S, Ek) and value (..., S, Ev) must have the same S: "
-                             f"key {_shape(key)}, value {_shape(value)}")
-        weights = attention_weights(self.score(query, key), attn_mask, is_causal)   # (..., L, S)
+            raise ValueError(
+                f"key (..., S, Ek) and value (..., S, Ev) must have the same S: "
+                f"key {_shape(key)}, value {_shape(value)}"
+            )
+        # (..., L, S)
+        weights = attention_weights(self.score(query, key), attn_mask, is_causal)
         return weights @ value, weights
 
-
+# %% ../nbs/03_scores.ipynb #f98f4c47
 SCORES = ("dot", "scaled dot", "cosine", "cosine (learned τ)", "general", "additive")
 
 
-def make_score(name: str, query_dim: int, key_dim: int, hidden: int | None = None) -> nn.Module:
-    "The score module called `name` (one of `SCORES`); `general` and `additive` get fresh parameters."
-    if name in ("dot", "scaled dot", "cosine", "cosine (learned τ)") and query_dim != key_dim:
-        raise ValueError(f"the {name} score needs query_dim == key_dim, got {query_dim} and {key_dim}")
+def make_score(
+    name: str, query_dim: int, key_dim: int, hidden: int | None = None
+) -> nn.Module:
+    """The score module called `name` (one of `SCORES`); `general` and `additive` get
+    fresh parameters."""
+    if (
+        name in ("dot", "scaled dot", "cosine", "cosine (learned τ)")
+        and query_dim != key_dim
+    ):
+        raise ValueError(
+            f"the {name} score needs query_dim == key_dim, got "
+            f"{query_dim} and {key_dim}"
+        )
     if name == "dot":
         return DotScore(scaled=False)
     if name == "scaled dot":
@@ -169,10 +217,13 @@ def make_score(name: str, query_dim: int, key_dim: int, hidden: int | None = Non
 
 # %% ../nbs/03_scores.ipynb #cad14f26
 class LookupModel(nn.Module):
-    """One attention step that answers the lookup task: query `W_Q e(query)`, keys `W_K e(keys)`, values `u(values)`,
-    then a linear readout. `forward(keys (B, P), values (B, P), query (B,))` -> `(logits (B, n_values), weights (B, 1, P))`."""
+    """One attention step that answers the lookup task: query `W_Q e(query)`, keys `W_K
+    e(keys)`, values `u(values)`, then a linear readout. `forward(keys (B, P), values
+    (B, P), query (B,))` -> `(logits (B, n_values), weights (B, 1, P))`."""
 
-    def __init__(self, score: nn.Module, n_keys: int = 16, n_values: int = 16, dim: int = 32):
+    def __init__(
+        self, score: nn.Module, n_keys: int = 16, n_values: int = 16, dim: int = 32
+    ):
         super().__init__()
         self.key_emb = nn.Embedding(n_keys, dim)
         self.w_q = nn.Linear(dim, dim, bias=False)
@@ -183,12 +234,16 @@ class LookupModel(nn.Module):
 
     def scores(self, keys: Tensor, query: Tensor) -> Tensor:
         "Scores `(B, 1, P)` of the query against the table's keys."
-        return self.score(self.w_q(self.key_emb(query))[:, None, :], self.w_k(self.key_emb(keys)))
+        return self.score(
+            self.w_q(self.key_emb(query))[:, None, :], self.w_k(self.key_emb(keys))
+        )
 
     def read(self, weights: Tensor, values: Tensor) -> Tensor:
         "Logits `(B, n_values)` from weights `(B, 1, P)` over the values `(B, P)`."
         return self.readout((weights @ self.value_emb(values)).squeeze(1))
 
-    def forward(self, keys: Tensor, values: Tensor, query: Tensor) -> tuple[Tensor, Tensor]:
+    def forward(
+        self, keys: Tensor, values: Tensor, query: Tensor
+    ) -> tuple[Tensor, Tensor]:
         weights = attention_weights(self.scores(keys, query))
         return self.read(weights, values), weights

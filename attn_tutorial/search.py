@@ -18,10 +18,14 @@ __all__ = ['Decoder', 'Decoded', 'next_log_probs', 'select', 'greedy', 'beam_sea
 class Decoder(Protocol):
     """What a sequence-to-sequence model offers the searches:
 
-    - `encode(src, src_len) -> memory`: the source, encoded once (tensors batch first, in any tuple or dict);
-    - `start(memory, use_cache=True) -> state`: the decoder's state before the first token;
-    - `step(prefix (B, t), state, memory, need_weights=False) -> (logits (B, V), state, weights (B, S) or
-      None)`: the next token's logits after `prefix` (`<bos>` and the tokens so far), and where it attended.
+    - `encode(src, src_len) -> memory`: the source, encoded once (tensors batch first,
+    in any tuple or dict);
+    - `start(memory, use_cache=True) -> state`: the decoder's state before the first
+    token;
+    - `step(prefix (B, t), state, memory, need_weights=False) -> (logits (B, V), state,
+    weights (B, S) or
+      None)`: the next token's logits after `prefix` (`<bos>` and the tokens so far),
+      and where it attended.
     """
 
     def encode(self, src: Tensor, src_len: Tensor): ...
@@ -30,21 +34,25 @@ class Decoder(Protocol):
 
 
 class Decoded(NamedTuple):
-    """A search's result: `tokens (B, steps)` (`<pad>` after a sequence's `<eos>`), their `log_prob (B,)`, and
-    the attention `weights (B, steps, S)` of each token when asked for (else None)."""
+    """A search's result: `tokens (B, steps)` (`<pad>` after a sequence's `<eos>`),
+    their `log_prob (B,)`, and the attention `weights (B, steps, S)` of each token
+    when asked for (else None)."""
+
     tokens: Tensor
     log_prob: Tensor
     weights: Tensor | None = None
 
 
 def next_log_probs(logits: Tensor) -> Tensor:
-    "Log-probabilities `(..., V)` of the next token, `<pad>` and `<bos>` excluded: no search generates them."
+    """Log-probabilities `(..., V)` of the next token, `<pad>` and `<bos>` excluded: no
+    search generates them."""
     never = torch.tensor([PAD, BOS], device=logits.device)
     return torch.log_softmax(logits.index_fill(-1, never, float("-inf")), dim=-1)
 
 
 def select(tree, index: Tensor):
-    "Rows `index` of every tensor and KV cache in `tree` (tuples, lists, dicts): the beams follow their origin."
+    """Rows `index` of every tensor and KV cache in `tree` (tuples, lists, dicts): the
+    beams follow their origin."""
     if isinstance(tree, Tensor):
         return tree[index]
     if isinstance(tree, KVCache):
@@ -58,16 +66,20 @@ def select(tree, index: Tensor):
 
 # %% ../nbs/93_search.ipynb #54ad82f7
 @torch.no_grad()
-def greedy(model: Decoder, src: Tensor, src_len: Tensor, steps: int, eos: int | None = EOS,
-           use_cache: bool = True, need_weights: bool = False) -> Decoded:
-    """Greedy decoding: at each of `steps` steps, feed back the most probable next token. A sequence ends at its
-    first `eos` (`<pad>` after it; its log-probability sums up to and including `eos`). `use_cache=False` asks
-    the model to recompute the decoder over the whole prefix at every step (a check of its cache)."""
+def greedy(
+    model: Decoder, src: Tensor, src_len: Tensor, steps: int, eos: int | None = EOS,
+    use_cache: bool = True, need_weights: bool = False,
+) -> Decoded:
+    """Greedy decoding: at each of `steps` steps, feed back the most probable next
+    token. A sequence ends at its first `eos` (`<pad>` after it; its log-probability
+    sums up to and including `eos`). `use_cache=False` asks the model to recompute
+    the decoder over the whole prefix at every step (a check of its cache)."""
     memory = model.encode(src, src_len)
     state = model.start(memory, use_cache=use_cache)
     B = src.shape[0]
     prefix = torch.full((B, 1), BOS, dtype=torch.long, device=src.device)
-    total = torch.zeros(B, dtype=torch.float64, device=src.device)       # summed in float64
+    # summed in float64
+    total = torch.zeros(B, dtype=torch.float64, device=src.device)
     done = torch.zeros(B, dtype=torch.bool, device=src.device)
     weights = []
     for _ in range(steps):
@@ -79,64 +91,89 @@ def greedy(model: Decoder, src: Tensor, src_len: Tensor, steps: int, eos: int | 
             done |= token == eos
         prefix = torch.cat([prefix, token[:, None]], dim=1)
         weights.append(w)
-    w = torch.stack(weights, 1) if need_weights and steps and weights[0] is not None else None
+    w = (
+        torch.stack(weights, 1)
+        if need_weights and steps and weights[0] is not None
+        else None
+    )
     return Decoded(prefix[:, 1:], total.float(), w)
 
 # %% ../nbs/93_search.ipynb #2a35e5b8
 @torch.no_grad()
-def beam_search(model: Decoder, src: Tensor, src_len: Tensor, steps: int, beam_size: int = 4,
-                eos: int | None = EOS, length_penalty: float = 0.0, need_weights: bool = False) -> Decoded:
-    """Beam search with `beam_size` beams per example -> the finished sequence of highest
-    `log_prob / length ** length_penalty` (0: the most probable), never ranked below greedy's."""
+def beam_search(
+    model: Decoder, src: Tensor, src_len: Tensor, steps: int, beam_size: int = 4,
+    eos: int | None = EOS, length_penalty: float = 0.0, need_weights: bool = False,
+) -> Decoded:
+    """Beam search with `beam_size` beams per example -> the finished sequence of
+    highest `log_prob / length ** length_penalty` (0: the most probable), never
+    ranked below greedy's."""
     if beam_size < 1:
         raise ValueError(f"beam_size must be >= 1, got {beam_size}")
     found = greedy(model, src, src_len, steps, eos, need_weights=need_weights)
     if steps == 0 or beam_size == 1:
         return found
     B, K, dev = src.shape[0], beam_size, src.device
-    memory = select(model.encode(src, src_len), torch.arange(B, device=dev).repeat_interleave(K))
+    memory = select(
+        model.encode(src, src_len), torch.arange(B, device=dev).repeat_interleave(K)
+    )
     state = model.start(memory)
     prefix = torch.full((B * K, 1), BOS, dtype=torch.long, device=dev)
     scores = torch.full((B, K), float("-inf"), device=dev)
-    scores[:, 0] = 0.0                                         # one live prefix to start from
-    done, length, history = torch.zeros(B, K, dtype=torch.bool, device=dev), torch.zeros(B, K, device=dev), None
+    # one live prefix to start from
+    scores[:, 0] = 0.0
+    done = torch.zeros(B, K, dtype=torch.bool, device=dev)
+    length = torch.zeros(B, K, device=dev)
+    history = None
     for _ in range(steps):
         logits, state, w = model.step(prefix, state, memory, need_weights=need_weights)
         logp = next_log_probs(logits.float()).view(B, K, -1)
         V = logp.shape[-1]
-        only_pad = torch.full((V,), float("-inf"), device=dev).index_fill(0, torch.tensor([PAD], device=dev), 0.0)
-        logp = torch.where(done[..., None], only_pad, logp)      # a finished prefix goes on with <pad> only
+        only_pad = torch.full((V,), float("-inf"), device=dev)
+        only_pad[PAD] = 0.0
+        # a finished prefix goes on with <pad> only
+        logp = torch.where(done[..., None], only_pad, logp)
         scores, idx = (scores[..., None] + logp).view(B, K * V).topk(K, dim=-1)
-        origin = (idx // V + torch.arange(B, device=dev)[:, None] * K).view(-1)    # the rows they came from
+        # the rows they came from
+        origin = (idx // V + torch.arange(B, device=dev)[:, None] * K).view(-1)
         token = (idx % V).view(-1)
-        state, prefix = select(state, origin), torch.cat([prefix[origin], token[:, None]], 1)
+        state = select(state, origin)
+        prefix = torch.cat([prefix[origin], token[:, None]], 1)
         if need_weights:
             step_w = w[origin][:, None]
-            history = step_w if history is None else torch.cat([history[origin], step_w], 1)
+            if history is not None:
+                step_w = torch.cat([history[origin], step_w], 1)
+            history = step_w
         was_done = done.view(-1)[origin]
-        length = (length.view(-1)[origin] + (~was_done).float()).view(B, K)      # <eos> counts, <pad> not
-        done = was_done.view(B, K) | ((token == eos).view(B, K) if eos is not None else False)
+        # <eos> counts, <pad> not
+        length = (length.view(-1)[origin] + (~was_done).float()).view(B, K)
+        done = was_done.view(B, K) | (
+            (token == eos).view(B, K) if eos is not None else False
+        )
         if done.all():
             break
     return _best(found, prefix[:, 1:], scores, length, history, steps, length_penalty)
 
 # %% ../nbs/93_search.ipynb #4694f0b9
-def _best(greedy_found: Decoded, tokens: Tensor, scores: Tensor, length: Tensor, history: Tensor | None,
-          steps: int, length_penalty: float) -> Decoded:
-    "The best beam of each example by `log_prob / length ** length_penalty`, or greedy's if it ranks higher."
+def _best(
+    greedy_found: Decoded, tokens: Tensor, scores: Tensor, length: Tensor,
+    history: Tensor | None, steps: int, length_penalty: float,
+) -> Decoded:
+    """The best beam of each example by `log_prob / length ** length_penalty`, or
+    greedy's if it ranks higher."""
     B, K = scores.shape
     rank = scores / length.clamp_min(1) ** length_penalty
     best = rank.argmax(-1)
-    rows, batch = torch.arange(B, device=scores.device) * K + best, torch.arange(B, device=scores.device)
+    rows = torch.arange(B, device=scores.device) * K + best
+    batch = torch.arange(B, device=scores.device)
     out = torch.full((B, steps), PAD, dtype=torch.long, device=tokens.device)
-    out[:, :tokens.shape[1]] = tokens[rows]
+    out[:, : tokens.shape[1]] = tokens[rows]
     g_length = (greedy_found.tokens != PAD).sum(-1).clamp_min(1).to(scores.dtype)
-    keep = greedy_found.log_prob / g_length ** length_penalty >= rank[batch, best]
+    keep = greedy_found.log_prob / g_length**length_penalty >= rank[batch, best]
     out[keep] = greedy_found.tokens[keep]
     log_prob = torch.where(keep, greedy_found.log_prob, scores[batch, best])
     weights = None
     if history is not None:
         weights = history.new_zeros(B, steps, history.shape[-1])
-        weights[:, :history.shape[1]] = history[rows]
+        weights[:, : history.shape[1]] = history[rows]
         weights[keep] = greedy_found.weights[keep]
     return Decoded(out, log_prob, weights)

@@ -15,16 +15,20 @@ from torch.nn import functional as F
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from .attention import length_mask
-from .data import (DATA_DIR, EOS, Batch, Batches, Vocab, data_missing, pad,
-                                teacher_forcing)
+from attn_tutorial.data import (
+    DATA_DIR, EOS, Batch, Batches, Vocab, data_missing, pad, teacher_forcing,
+)
 from .rnn import Decoder, EncoderDecoder
 from .search import greedy
 from .viz import plot_attention
+from fastcore.basics import patch
 
 SAMPLE_RATE = 8000
 SPEECH_DIR = DATA_DIR / "speech_digits"
-SPEECH_HOWTO = ("regenerate it with `python data/speech_digits/extract.py` (needs Debian's "
-                "`apt-get install asterisk-core-sounds-en-wav asterisk-core-sounds-en`)")
+SPEECH_HOWTO = (
+    "regenerate it with `python data/speech_digits/extract.py` (needs Debian's "
+    "`apt-get install asterisk-core-sounds-en-wav asterisk-core-sounds-en`)"
+)
 
 # %% auto #0
 __all__ = ['SAMPLE_RATE', 'SPEECH_DIR', 'SPEECH_HOWTO', 'read_wav', 'load_recordings', 'trim_silence', 'change_speed',
@@ -35,18 +39,22 @@ __all__ = ['SAMPLE_RATE', 'SPEECH_DIR', 'SPEECH_HOWTO', 'read_wav', 'load_record
 
 # %% ../nbs/12_speech.ipynb #c494de5a
 def read_wav(path: str | Path) -> tuple[Tensor, int]:
-    "A 16-bit mono wav file -> samples `(N,)` as float32 in [-1, 1), and its sample rate."
+    """A 16-bit mono wav file -> samples `(N,)` as float32 in [-1, 1), and its sample
+    rate."""
     with wave.open(str(path)) as w:
         if w.getnchannels() != 1 or w.getsampwidth() != 2:
-            raise ValueError(f"{path}: expected 16-bit mono, got {w.getnchannels()} channel(s) of "
-                             f"{8 * w.getsampwidth()} bits")
+            raise ValueError(
+                f"{path}: expected 16-bit mono, got {w.getnchannels()} channel(s) of "
+                f"{8 * w.getsampwidth()} bits"
+            )
         rate, raw = w.getframerate(), w.readframes(w.getnframes())
     return torch.frombuffer(bytearray(raw), dtype=torch.int16).float() / 32768, rate
 
 
 def load_recordings(folder: str | Path | None = None) -> dict[str, Tensor]:
-    """{word: samples `(N,)`} at 8 kHz, in the order of `transcripts.tsv`; `folder` defaults to the shipped
-    `data/speech_digits/`. A missing file raises FileNotFoundError saying how to regenerate it."""
+    """{word: samples `(N,)`} at 8 kHz, in the order of `transcripts.tsv`; `folder`
+    defaults to the shipped `data/speech_digits/`. A missing file raises
+    FileNotFoundError saying how to regenerate it."""
     folder = Path(folder) if folder is not None else SPEECH_DIR
     index = folder / "transcripts.tsv"
     if not index.is_file():
@@ -64,29 +72,41 @@ def load_recordings(folder: str | Path | None = None) -> dict[str, Tensor]:
     return out
 
 # %% ../nbs/12_speech.ipynb #c4b5e46b
-def trim_silence(x: Tensor, frame: int = 80, floor_db: float = -50.0, margin: int = 1) -> Tensor:
-    """Cut the quiet start and end of `x` `(N,)`: keep the frames of `frame` samples from the first to the last
-    whose energy is within `floor_db` dB of the loudest frame's, plus `margin` frames either side."""
+def trim_silence(
+    x: Tensor, frame: int = 80, floor_db: float = -50.0, margin: int = 1
+) -> Tensor:
+    """Cut the quiet start and end of `x` `(N,)`: keep the frames of `frame` samples
+    from the first to the last whose energy is within `floor_db` dB of the loudest
+    frame's, plus `margin` frames either side."""
     if x.dim() != 1 or len(x) < frame:
-        raise ValueError(f"trim_silence takes one signal (N,) of at least {frame} samples, got {tuple(x.shape)}")
+        raise ValueError(
+            f"trim_silence takes one signal (N,) of at least {frame} samples, got "
+            f"{tuple(x.shape)}"
+        )
     energy = x[: len(x) // frame * frame].view(-1, frame).pow(2).mean(1)
     loud = (energy >= energy.max() * 10 ** (floor_db / 10)).nonzero().flatten()
-    start, end = max(int(loud[0]) - margin, 0), min(int(loud[-1]) + 1 + margin, len(energy))
-    return x[start * frame: end * frame]
+    start = max(int(loud[0]) - margin, 0)
+    end = min(int(loud[-1]) + 1 + margin, len(energy))
+    return x[start * frame : end * frame]
 
 
 def change_speed(x: Tensor, factor: float) -> Tensor:
-    """`x` `(N,)` played `factor` times faster, tempo and pitch together: linear resampling to `round(N / factor)`
-    samples."""
+    """`x` `(N,)` played `factor` times faster, tempo and pitch together: linear
+    resampling to `round(N / factor)` samples."""
     if factor <= 0 or x.dim() != 1:
-        raise ValueError(f"change_speed takes one signal (N,) and a factor > 0, got {tuple(x.shape)} and {factor}")
+        raise ValueError(
+            "change_speed takes one signal (N,) and a factor > 0, got "
+            f"{tuple(x.shape)} and {factor}"
+        )
     n = max(round(len(x) / factor), 2)
     return F.interpolate(x[None, None], size=n, mode="linear", align_corners=True)[0, 0]
 
 # %% ../nbs/12_speech.ipynb #f5d8bafa
 @dataclass
 class Utterance:
-    "A synthesised utterance: its `words`, `samples` `(N,)` at 8 kHz, and each word's `(start, end)` in seconds."
+    """A synthesised utterance: its `words`, `samples` `(N,)` at 8 kHz, and each word's
+    `(start, end)` in seconds."""
+
     words: list[str]
     samples: Tensor
     spans: list[tuple[float, float]]
@@ -96,14 +116,20 @@ class Utterance:
         return len(self.samples) / SAMPLE_RATE
 
 
-def synthesize(words: list[str], recordings: dict[str, Tensor], g: torch.Generator, speed=(0.9, 1.1),
-               gain_db=(-9.0, 0.0), pause=(0.05, 0.3), edge=(0.1, 0.4), snr_db=(20.0, 40.0)) -> Utterance:
-    """The trimmed recordings of `words`, each at a random speed and gain, joined by random pauses, with random
-    silence at both ends and white noise at a random signal-to-noise ratio; each draw is uniform in its
-    (low, high) range, from `g`."""
+def synthesize(
+    words: list[str], recordings: dict[str, Tensor], g: torch.Generator,
+    speed=(0.9, 1.1), gain_db=(-9.0, 0.0), pause=(0.05, 0.3), edge=(0.1, 0.4),
+    snr_db=(20.0, 40.0),
+) -> Utterance:
+    """The trimmed recordings of `words`, each at a random speed and gain, joined by
+    random pauses, with random silence at both ends and white noise at a random
+    signal-to-noise ratio; each draw is uniform in its (low, high) range, from `g`."""
     if not words:
         raise ValueError("an utterance needs at least one word")
-    draw = lambda lo_hi: lo_hi[0] + (lo_hi[1] - lo_hi[0]) * torch.rand((), generator=g).item()
+    draw = (
+        lambda lo_hi: lo_hi[0]
+        + (lo_hi[1] - lo_hi[0]) * torch.rand((), generator=g).item()
+    )
     silence = lambda s: torch.zeros(round(s * SAMPLE_RATE))
     pieces, spans = [silence(draw(edge))], []
     t = len(pieces[0])
@@ -111,45 +137,71 @@ def synthesize(words: list[str], recordings: dict[str, Tensor], g: torch.Generat
         if i:
             pieces.append(silence(draw(pause)))
             t += len(pieces[-1])
-        x = change_speed(trim_silence(recordings[w]), draw(speed)) * 10 ** (draw(gain_db) / 20)
+        x = change_speed(trim_silence(recordings[w]), draw(speed)) * 10 ** (
+            draw(gain_db) / 20
+        )
         pieces.append(x)
         spans.append((t / SAMPLE_RATE, (t + len(x)) / SAMPLE_RATE))
         t += len(x)
     pieces.append(silence(draw(edge)))
     clean = torch.cat(pieces)
-    speech_power = torch.cat([p for p in pieces[1:-1:2]]).pow(2).mean()   # the words, not the pauses
-    noise = torch.randn(len(clean), generator=g) * (speech_power / 10 ** (draw(snr_db) / 10)).sqrt()
+    # the words, not the pauses
+    speech_power = torch.cat([p for p in pieces[1:-1:2]]).pow(2).mean()
+    noise = (
+        torch.randn(len(clean), generator=g)
+        * (speech_power / 10 ** (draw(snr_db) / 10)).sqrt()
+    )
     return Utterance(list(words), (clean + noise).clamp(-1, 1), spans)
 
 # %% ../nbs/12_speech.ipynb #e0f405cc
-def digit_strings(words: list[str], n: int, g: torch.Generator, min_words: int = 3, max_words: int = 7,
-                  exclude=frozenset()) -> list[tuple[str, ...]]:
-    "`n` distinct random strings of `min_words` to `max_words` `words`, none of them in `exclude`."
+def digit_strings(
+    words: list[str], n: int, g: torch.Generator, min_words: int = 3,
+    max_words: int = 7, exclude=frozenset(),
+) -> list[tuple[str, ...]]:
+    """`n` distinct random strings of `min_words` to `max_words` `words`, none of them
+    in `exclude`."""
     if not 1 <= min_words <= max_words:
-        raise ValueError(f"need 1 <= min_words <= max_words, got {min_words}, {max_words}")
+        raise ValueError(
+            f"need 1 <= min_words <= max_words, got {min_words}, {max_words}"
+        )
     valid = lambda s: min_words <= len(s) <= max_words and set(s) <= set(words)
-    available = sum(len(words) ** k for k in range(min_words, max_words + 1)) - sum(map(valid, set(exclude)))
+    available = sum(len(words) ** k for k in range(min_words, max_words + 1)) - sum(
+        map(valid, set(exclude))
+    )
     if n > available:
-        raise ValueError(f"asked for {n} distinct strings, but only {available} strings are not excluded")
+        raise ValueError(
+            f"asked for {n} distinct strings, but only {available} strings "
+            "are not excluded"
+        )
     out, seen = [], set(exclude)
     while len(out) < n:
         k = int(torch.randint(min_words, max_words + 1, (), generator=g))
-        s = tuple(words[i] for i in torch.randint(len(words), (k,), generator=g).tolist())
+        s = tuple(
+            words[i] for i in torch.randint(len(words), (k,), generator=g).tolist()
+        )
         if s not in seen:
             seen.add(s)
             out.append(s)
     return out
 
 
-def make_splits(recordings: dict[str, Tensor], n_train: int, n_test: int, seed: int = 0, **perturb):
-    """Training and held-out utterances (lists of `Utterance`) whose word strings are disjoint; the same `seed`
-    gives the same sets. `perturb` goes to `synthesize` (both sets)."""
+def make_splits(
+    recordings: dict[str, Tensor], n_train: int, n_test: int, seed: int = 0, **perturb
+):
+    """Training and held-out utterances (lists of `Utterance`) whose word strings are
+    disjoint; the same `seed` gives the same sets. `perturb` goes to `synthesize`
+    (both sets)."""
     words = list(recordings)
     test = digit_strings(words, n_test, torch.Generator().manual_seed(seed + 1))
-    train = digit_strings(words, n_train, torch.Generator().manual_seed(seed), exclude=set(test))
-    g_train, g_test = torch.Generator().manual_seed(seed + 2), torch.Generator().manual_seed(seed + 3)
-    return ([synthesize(list(s), recordings, g_train, **perturb) for s in train],
-            [synthesize(list(s), recordings, g_test, **perturb) for s in test])
+    train = digit_strings(
+        words, n_train, torch.Generator().manual_seed(seed), exclude=set(test)
+    )
+    g_train = torch.Generator().manual_seed(seed + 2)
+    g_test = torch.Generator().manual_seed(seed + 3)
+    return (
+        [synthesize(list(s), recordings, g_train, **perturb) for s in train],
+        [synthesize(list(s), recordings, g_test, **perturb) for s in test],
+    )
 
 # %% ../nbs/12_speech.ipynb #0b641952
 def hz_to_mel(f) -> Tensor:
@@ -162,71 +214,112 @@ def mel_to_hz(m) -> Tensor:
     return 700 * (10 ** (torch.as_tensor(m, dtype=torch.float64) / 2595) - 1)
 
 
-def mel_centres(n_mels: int = 40, sample_rate: int = SAMPLE_RATE, f_min: float = 0.0,
-                f_max: float | None = None) -> Tensor:
-    "The `n_mels + 2` filter edges in Hz, equally spaced in mel from `f_min` to `f_max` (default: Nyquist)."
+def mel_centres(
+    n_mels: int = 40, sample_rate: int = SAMPLE_RATE, f_min: float = 0.0,
+    f_max: float | None = None,
+) -> Tensor:
+    """The `n_mels + 2` filter edges in Hz, equally spaced in mel from `f_min` to
+    `f_max` (default: Nyquist)."""
     f_max = sample_rate / 2 if f_max is None else f_max
     if not 0 <= f_min < f_max <= sample_rate / 2 or n_mels < 1:
-        raise ValueError(f"need n_mels >= 1 and 0 <= f_min < f_max <= {sample_rate / 2}, got n_mels={n_mels}, "
-                         f"f_min={f_min}, f_max={f_max}")
-    return mel_to_hz(torch.linspace(hz_to_mel(f_min).item(), hz_to_mel(f_max).item(), n_mels + 2, dtype=torch.float64))
+        raise ValueError(
+            f"need n_mels >= 1 and 0 <= f_min < f_max <= {sample_rate / 2}, got "
+            f"n_mels={n_mels}, "
+            f"f_min={f_min}, f_max={f_max}"
+        )
+    return mel_to_hz(
+        torch.linspace(
+            hz_to_mel(f_min).item(), hz_to_mel(f_max).item(), n_mels + 2,
+            dtype=torch.float64,
+        )
+    )
 
 
-def mel_filterbank(n_mels: int = 40, n_fft: int = 256, sample_rate: int = SAMPLE_RATE, f_min: float = 0.0,
-                   f_max: float | None = None) -> Tensor:
-    """Triangular filters `(n_mels, n_fft // 2 + 1)` over the STFT's frequencies: filter `j` rises from edge `j`
-    to 1 at edge `j + 1` and falls to 0 at edge `j + 2` (edges from `mel_centres`)."""
+def mel_filterbank(
+    n_mels: int = 40, n_fft: int = 256, sample_rate: int = SAMPLE_RATE,
+    f_min: float = 0.0, f_max: float | None = None,
+) -> Tensor:
+    """Triangular filters `(n_mels, n_fft // 2 + 1)` over the STFT's frequencies: filter
+    `j` rises from edge `j` to 1 at edge `j + 1` and falls to 0 at edge `j + 2`
+    (edges from `mel_centres`)."""
     edges = mel_centres(n_mels, sample_rate, f_min, f_max)
     freqs = torch.linspace(0, sample_rate / 2, n_fft // 2 + 1, dtype=torch.float64)
     lo, mid, hi = edges[:-2, None], edges[1:-1, None], edges[2:, None]
-    return torch.minimum((freqs - lo) / (mid - lo), (hi - freqs) / (hi - mid)).clamp(min=0).float()
+    return (
+        torch.minimum((freqs - lo) / (mid - lo), (hi - freqs) / (hi - mid))
+        .clamp(min=0)
+        .float()
+    )
 
-
-def log_mel(x: Tensor, n_mels: int = 40, win: int = 200, hop: int = 80, n_fft: int = 256,
-            sample_rate: int = SAMPLE_RATE) -> Tensor:
-    """Samples `(N,)` -> log mel energies `(1 + N // hop, n_mels)`: Hann windows of `win` samples every `hop`
-    (25 ms and 10 ms at 8 kHz), frame `t` centred on sample `t hop`; power spectrum by `torch.stft`."""
+# %% ../nbs/12_speech.ipynb #3f6aa184
+def log_mel(
+    x: Tensor, n_mels: int = 40, win: int = 200, hop: int = 80, n_fft: int = 256,
+    sample_rate: int = SAMPLE_RATE,
+) -> Tensor:
+    """Samples `(N,)` -> log mel energies `(1 + N // hop, n_mels)`: Hann windows of
+    `win` samples every `hop` (25 ms and 10 ms at 8 kHz), frame `t` centred on sample
+    `t hop`; power spectrum by `torch.stft`."""
     if x.dim() != 1:
         raise ValueError(f"log_mel takes one signal (N,), got shape {tuple(x.shape)}")
-    spec = torch.stft(x, n_fft, hop, win, torch.hann_window(win), center=True, return_complex=True)
-    power = spec.abs().pow(2).T                                                   # (frames, n_fft // 2 + 1)
+    spec = torch.stft(
+        x, n_fft, hop, win, torch.hann_window(win), center=True, return_complex=True
+    )
+    # (frames, n_fft // 2 + 1)
+    power = spec.abs().pow(2).T
     return torch.log(power @ mel_filterbank(n_mels, n_fft, sample_rate).T + 1e-6)
 
 # %% ../nbs/12_speech.ipynb #ae968cb2
 def normalize(feats: Tensor) -> Tensor:
-    "Per-utterance mean and variance normalisation of `(S, F)` features, each feature on its own."
+    """Per-utterance mean and variance normalisation of `(S, F)` features, each feature
+    on its own."""
     return (feats - feats.mean(0)) / (feats.std(0) + 1e-5)
 
 
 def stack_frames(feats: Tensor, k: int) -> Tensor:
-    "`(S, F)` -> `(S // k, k F)`: row `i` holds frames `k i` to `k i + k - 1` (a leftover partial group is dropped)."
+    """`(S, F)` -> `(S // k, k F)`: row `i` holds frames `k i` to `k i + k - 1` (a
+    leftover partial group is dropped)."""
     if feats.dim() != 2 or k < 1 or feats.shape[0] < k:
-        raise ValueError(f"stack_frames needs (S, F) with S >= k >= 1, got {tuple(feats.shape)} and k={k}")
+        raise ValueError(
+            "stack_frames needs (S, F) with S >= k >= 1, got "
+            f"{tuple(feats.shape)} and k={k}"
+        )
     s = feats.shape[0] // k
     return feats[: s * k].reshape(s, k * feats.shape[1])
 
 
 def featurize(u: Utterance, stack: int = 3) -> Tensor:
-    "An utterance -> normalised log-mel frames, stacked by `stack`: `(S // stack, 40 stack)`."
+    """An utterance -> normalised log-mel frames, stacked by `stack`: `(S // stack, 40
+    stack)`."""
     return stack_frames(normalize(log_mel(u.samples)), stack)
 
 # %% ../nbs/12_speech.ipynb #10f32781
 def collate_speech(feats: list[Tensor], targets: list[Tensor]) -> Batch:
-    """Pad features `(S_i, F)` into `(B, S, F)` with zeros and targets into a `Batch`: src, src_len `(B,)`,
-    tgt_in (`<bos>` + target[:-1]), tgt_out, tgt_len."""
+    """Pad features `(S_i, F)` into `(B, S, F)` with zeros and targets into a `Batch`:
+    src, src_len `(B,)`, tgt_in (`<bos>` + target[:-1]), tgt_out, tgt_len."""
     if len(feats) != len(targets) or not feats:
-        raise ValueError(f"need as many targets as features and at least one, got {len(feats)} and {len(targets)}")
+        raise ValueError(
+            f"need as many targets as features and at least one, got {len(feats)} "
+            f"and {len(targets)}"
+        )
     return Batch(*pad(feats), *teacher_forcing(targets))
 
 
-def speech_batches(feats: list[Tensor], targets: list[Tensor], batch_size: int, shuffle: bool = False,
-                   bucket: bool = False, seed: int = 0) -> Batches:
-    """Re-iterable batches of (features, targets); pass `e` shuffles with seed `seed + e` when `shuffle`. With
-    `bucket`, each batch holds utterances of similar length (less padding, fewer recurrent steps)."""
+def speech_batches(
+    feats: list[Tensor], targets: list[Tensor], batch_size: int, shuffle: bool = False,
+    bucket: bool = False, seed: int = 0,
+) -> Batches:
+    """Re-iterable batches of (features, targets); pass `e` shuffles with seed `seed +
+    e` when `shuffle`. With `bucket`, each batch holds utterances of similar length
+    (less padding, fewer recurrent steps)."""
     if len(feats) != len(targets):
-        raise ValueError(f"need as many targets as features, got {len(feats)} and {len(targets)}")
-    return Batches(len(feats), lambda idx: collate_speech([feats[j] for j in idx], [targets[j] for j in idx]),
-                   batch_size, shuffle, bucket, [len(f) for f in feats], seed, window=16)
+        raise ValueError(
+            f"need as many targets as features, got {len(feats)} and {len(targets)}"
+        )
+    return Batches(
+        len(feats),
+        lambda idx: collate_speech([feats[j] for j in idx], [targets[j] for j in idx]),
+        batch_size, shuffle, bucket, [len(f) for f in feats], seed, window=16,
+    )
 
 
 def word_targets(utts: list[Utterance], vocab: Vocab) -> list[Tensor]:
@@ -235,76 +328,118 @@ def word_targets(utts: list[Utterance], vocab: Vocab) -> list[Tensor]:
 
 # %% ../nbs/12_speech.ipynb #f4681a80
 class Listener(nn.Module):
-    """LAS's encoder, shortened for a CPU: a strided convolution over the frames (kernel `2 stride`, ReLU), a
-    bidirectional GRU, then `pyramid` times: concatenate neighbouring pairs of states and run another one."""
+    """LAS's encoder, shortened for a CPU: a strided convolution over the frames (kernel
+    `2 stride`, ReLU), a bidirectional GRU, then `pyramid` times: concatenate
+    neighbouring pairs of states and run another one."""
 
-    def __init__(self, in_dim: int, hidden: int, out_dim: int, stride: int = 4, pyramid: int = 0):
+    def __init__(
+        self, in_dim: int, hidden: int, out_dim: int, stride: int = 4, pyramid: int = 0
+    ):
         super().__init__()
         if min(in_dim, hidden, out_dim, stride) < 1 or pyramid < 0:
-            raise ValueError(f"sizes and stride must be >= 1 and pyramid >= 0, got {in_dim}, {hidden}, {out_dim}, "
-                             f"{stride}, {pyramid}")
-        self.conv = nn.Conv1d(in_dim, 2 * hidden, kernel_size=2 * stride, stride=stride, padding=stride // 2)
-        self.rnns = nn.ModuleList(nn.GRU(2 * hidden if i == 0 else 4 * hidden, hidden, batch_first=True,
-                                         bidirectional=True) for i in range(pyramid + 1))
+            raise ValueError(
+                f"sizes and stride must be >= 1 and pyramid >= 0, got {in_dim}, "
+                f"{hidden}, {out_dim}, "
+                f"{stride}, {pyramid}"
+            )
+        self.conv = nn.Conv1d(
+            in_dim, 2 * hidden, kernel_size=2 * stride, stride=stride,
+            padding=stride // 2,
+        )
+        self.rnns = nn.ModuleList(
+            nn.GRU(
+                2 * hidden if i == 0 else 4 * hidden, hidden, batch_first=True,
+                bidirectional=True,
+            )
+            for i in range(pyramid + 1)
+        )
         self.proj = nn.Linear(2 * hidden, out_dim)
         self.bridge = nn.Linear(2 * hidden, out_dim)
         self.pyramid = pyramid
 
-    def conv_lengths(self, lengths: Tensor) -> Tensor:
-        "Input lengths `(B,)` -> the convolution's output lengths `(B,)`."
-        (k,), (s,), (p,) = self.conv.kernel_size, self.conv.stride, self.conv.padding
-        return torch.div(lengths + 2 * p - k, s, rounding_mode="floor") + 1
 
-    def output_lengths(self, lengths: Tensor) -> Tensor:
-        "Input lengths `(B,)` -> the number of encoder states of each `(B,)`: each pyramid layer halves it."
-        return self.conv_lengths(lengths) // 2 ** self.pyramid
+@patch
+def conv_lengths(self: Listener, lengths: Tensor) -> Tensor:
+    "Input lengths `(B,)` -> the convolution's output lengths `(B,)`."
+    (k,), (s,), (p,) = self.conv.kernel_size, self.conv.stride, self.conv.padding
+    return torch.div(lengths + 2 * p - k, s, rounding_mode="floor") + 1
 
-    def forward(self, x: Tensor, lengths: Tensor):
-        """x `(B, S, F)`, lengths `(B,)` -> states `(B, S', out_dim)` (padding ignored), their lengths `(B,)`
-        (`output_lengths`), and the initial decoder state `(B, out_dim)` from both directions' final states."""
-        if x.dim() != 3 or lengths.shape != x.shape[:1] or (lengths > x.shape[1]).any():
-            raise ValueError(f"x must be (B, S, F) and lengths (B,) at most S, got {tuple(x.shape)} and "
-                             f"{lengths.tolist()}")
-        if (self.output_lengths(lengths) < 1).any():
-            raise ValueError(f"lengths {lengths.tolist()} leave no encoder state for some utterance")
-        # the convolution's zero padding equals the batch's zero frames, so padding changes no real state
-        x = torch.relu(self.conv(x.transpose(1, 2))).transpose(1, 2)
-        lengths = self.conv_lengths(lengths)
-        for i, rnn in enumerate(self.rnns):
-            if i:                         # the pyramid step: pairs of states become one, an odd last one dropped
-                s = x.shape[1] // 2
-                x, lengths = x[:, : 2 * s].reshape(x.shape[0], s, -1), lengths // 2
-            packed = pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
-            out, final = rnn(packed)
-            x, _ = pad_packed_sequence(out, batch_first=True, total_length=x.shape[1])
-        return self.proj(x), lengths, torch.tanh(self.bridge(torch.cat([final[0], final[1]], -1)))
+
+@patch
+def output_lengths(self: Listener, lengths: Tensor) -> Tensor:
+    """Input lengths `(B,)` -> the number of encoder states of each `(B,)`: each
+    pyramid layer halves it."""
+    return self.conv_lengths(lengths) // 2**self.pyramid
+
+# %% ../nbs/12_speech.ipynb #b5e8d17c
+@patch
+def forward(self: Listener, x: Tensor, lengths: Tensor):
+    """x `(B, S, F)`, lengths `(B,)` -> states `(B, S', out_dim)` (padding ignored),
+    their lengths `(B,)` (`output_lengths`), and the initial decoder state `(B,
+    out_dim)` from both directions' final states."""
+    if x.dim() != 3 or lengths.shape != x.shape[:1] or (lengths > x.shape[1]).any():
+        raise ValueError(
+            f"x must be (B, S, F) and lengths (B,) at most S, got {tuple(x.shape)} and "
+            f"{lengths.tolist()}"
+        )
+    if (self.output_lengths(lengths) < 1).any():
+        raise ValueError(
+            f"lengths {lengths.tolist()} leave no encoder state for some utterance"
+        )
+    # the convolution's zero padding equals the batch's zero frames, so padding
+    # changes no real state
+    x = torch.relu(self.conv(x.transpose(1, 2))).transpose(1, 2)
+    lengths = self.conv_lengths(lengths)
+    for i, rnn in enumerate(self.rnns):
+        # the pyramid step: pairs of states become one, an odd last one dropped
+        if i:
+            s = x.shape[1] // 2
+            x, lengths = x[:, : 2 * s].reshape(x.shape[0], s, -1), lengths // 2
+        packed = pack_padded_sequence(
+            x, lengths.cpu(), batch_first=True, enforce_sorted=False
+        )
+        out, final = rnn(packed)
+        x, _ = pad_packed_sequence(out, batch_first=True, total_length=x.shape[1])
+    return (
+        self.proj(x), lengths,
+        torch.tanh(self.bridge(torch.cat([final[0], final[1]], -1))),
+    )
 
 # %% ../nbs/12_speech.ipynb #17cd61cb
 class ListenAttendSpell(EncoderDecoder):
-    "A `Listener` and the GRU `Decoder` of `attn_tutorial.rnn`, with or without additive attention over the states."
+    """A `Listener` and the GRU `Decoder` of `attn_tutorial.rnn`, with or without
+    additive attention over the states."""
 
-    def __init__(self, in_dim: int, vocab_size: int, enc_hidden: int = 64, hidden: int = 64, emb_dim: int = 16,
-                 stride: int = 4, pyramid: int = 0, attention: bool = True):
+    def __init__(
+        self, in_dim: int, vocab_size: int, enc_hidden: int = 64, hidden: int = 64,
+        emb_dim: int = 16, stride: int = 4, pyramid: int = 0, attention: bool = True,
+    ):
         super().__init__()
         self.listener = Listener(in_dim, enc_hidden, hidden, stride, pyramid)
         self.decoder = Decoder(vocab_size, emb_dim, hidden, "gru", attention)
 
     def encode_source(self, src: Tensor, src_len: Tensor):
-        "src `(B, S, F)`, src_len `(B,)` -> states `(B, S', H)`, mask `(B, S')` (True = a real state), state `(B, H)`."
+        """src `(B, S, F)`, src_len `(B,)` -> states `(B, S', H)`, mask `(B, S')` (True
+        = a real state), state `(B, H)`."""
         out, lengths, state = self.listener(src, src_len)
         return out, length_mask(lengths, out.shape[1]), state
 
 
-def transcribe(model: ListenAttendSpell, src: Tensor, src_len: Tensor, vocab: Vocab, max_words: int = 10):
-    """Greedy transcripts: a list of word lists (each cut at its first `<eos>`), and the attention weights
-    `(B, max_words + 1, S')` (None without attention)."""
+def transcribe(
+    model: ListenAttendSpell, src: Tensor, src_len: Tensor, vocab: Vocab,
+    max_words: int = 10,
+):
+    """Greedy transcripts: a list of word lists (each cut at its first `<eos>`), and the
+    attention weights `(B, max_words + 1, S')` (None without attention)."""
     found = greedy(model, src, src_len, max_words + 1, need_weights=True)
     return [vocab.decode(row) for row in found.tokens], found.weights
 
 # %% ../nbs/12_speech.ipynb #d41f554c
 def edit_distance(ref: list[str], hyp: list[str]) -> int:
-    "The fewest word substitutions, deletions and insertions that turn `hyp` into `ref` (Levenshtein)."
-    row = list(range(len(hyp) + 1))                   # d[0, j] = j: insert the first j hypothesis words
+    """The fewest word substitutions, deletions and insertions that turn `hyp` into
+    `ref` (Levenshtein)."""
+    # d[0, j] = j: insert the first j hypothesis words
+    row = list(range(len(hyp) + 1))
     for i, r in enumerate(ref, 1):
         diag, row[0] = row[0], i
         for j, h in enumerate(hyp, 1):
@@ -313,39 +448,65 @@ def edit_distance(ref: list[str], hyp: list[str]) -> int:
 
 
 def word_error_rate(refs: list[list[str]], hyps: list[list[str]]) -> float:
-    "Corpus WER: total edit distance over total reference words; ValueError if there are no reference words."
+    """Corpus WER: total edit distance over total reference words; ValueError if there
+    are no reference words."""
     if len(refs) != len(hyps):
-        raise ValueError(f"need one hypothesis per reference, got {len(refs)} and {len(hyps)}")
+        raise ValueError(
+            f"need one hypothesis per reference, got {len(refs)} and {len(hyps)}"
+        )
     n = sum(len(r) for r in refs)
     if n == 0:
         raise ValueError("WER is undefined when the references hold no words")
     return sum(edit_distance(r, h) for r, h in zip(refs, hyps)) / n
 
 # %% ../nbs/12_speech.ipynb #d77baf5a
-def state_times(n_states: int, reduction: int, hop: int = 80, sample_rate: int = SAMPLE_RATE) -> Tensor:
-    """Centre, in seconds, of each of `n_states` encoder states `(n_states,)`, state `j` covering the `reduction`
-    feature frames from `reduction j` on, frame `t` centred on sample `t hop` (as `log_mel` makes them)."""
-    return (torch.arange(n_states) * reduction + (reduction - 1) / 2) * hop / sample_rate
+def state_times(
+    n_states: int, reduction: int, hop: int = 80, sample_rate: int = SAMPLE_RATE
+) -> Tensor:
+    """Centre, in seconds, of each of `n_states` encoder states `(n_states,)`, state `j`
+    covering the `reduction` feature frames from `reduction j` on, frame `t` centred
+    on sample `t hop` (as `log_mel` makes them)."""
+    return (
+        (torch.arange(n_states) * reduction + (reduction - 1) / 2) * hop / sample_rate
+    )
 
 
-def attention_in_span(weights: Tensor, spans: list[tuple[float, float]], times: Tensor) -> Tensor:
-    """Share of each output word's attention that falls on states centred inside that word's span:
+def attention_in_span(
+    weights: Tensor, spans: list[tuple[float, float]], times: Tensor
+) -> Tensor:
+    """Share of each output word's attention that falls on states centred inside that
+    word's span:
     weights `(L, S')`, `L` spans in seconds, times `(S',)` -> `(L,)`."""
     if weights.dim() != 2 or weights.shape != (len(spans), len(times)):
-        raise ValueError(f"weights must be (L, S') = ({len(spans)}, {len(times)}), got {tuple(weights.shape)}")
-    inside = torch.stack([(times >= a) & (times <= b) for a, b in spans]).to(weights.dtype)
+        raise ValueError(
+            f"weights must be (L, S') = ({len(spans)}, {len(times)}), got "
+            f"{tuple(weights.shape)}"
+        )
+    inside = torch.stack([(times >= a) & (times <= b) for a, b in spans]).to(
+        weights.dtype
+    )
     return (weights * inside).sum(1)
 
-
-def plot_alignment(u: Utterance, weights: Tensor, labels: list[str], times: Tensor, title: str = ""):
-    """The waveform of `u` (true word spans shaded) above the attention `weights` `(L, S')` of each output word
-    over the encoder states centred at `times` `(S',)` (equally spaced), on one time axis in seconds; returns the
-    figure."""
-    if weights.dim() != 2 or weights.shape != (len(labels), len(times)) or len(times) < 2:
-        raise ValueError(f"weights must be (L, S') = ({len(labels)}, {len(times)}) with S' >= 2, "
-                         f"got {tuple(weights.shape)}")
-    fig, (top, bottom) = plt.subplots(2, 1, figsize=(7.5, 2.2 + 0.45 * len(labels)), sharex=True,
-                                      gridspec_kw={"height_ratios": [1, 0.15 * len(labels)]}, layout="constrained")
+# %% ../nbs/12_speech.ipynb #94772a88
+def plot_alignment(
+    u: Utterance, weights: Tensor, labels: list[str], times: Tensor, title: str = ""
+):
+    """The waveform of `u` (true word spans shaded) above the attention `weights` `(L,
+    S')` of each output word over the encoder states centred at `times` `(S',)`
+    (equally spaced), on one time axis in seconds; returns the figure."""
+    if (
+        weights.dim() != 2
+        or weights.shape != (len(labels), len(times))
+        or len(times) < 2
+    ):
+        raise ValueError(
+            f"weights must be (L, S') = ({len(labels)}, {len(times)}) with S' >= 2, "
+            f"got {tuple(weights.shape)}"
+        )
+    fig, (top, bottom) = plt.subplots(
+        2, 1, figsize=(7.5, 2.2 + 0.45 * len(labels)), sharex=True,
+        gridspec_kw={"height_ratios": [1, 0.15 * len(labels)]}, layout="constrained",
+    )
     t = torch.arange(len(u.samples)) / SAMPLE_RATE
     top.plot(t, u.samples, lw=0.5, color="0.2")
     peak = u.samples.abs().max().item()
@@ -354,8 +515,13 @@ def plot_alignment(u: Utterance, weights: Tensor, labels: list[str], times: Tens
         top.text((a + b) / 2, 0.95 * peak, w, ha="center", va="top")
     top.set(ylabel="amplitude", title=title)
     plot_attention(weights, labels, ax=bottom, colorbar=False)
-    half = (times[1] - times[0]).item() / 2           # each state's cell spans its centre +- half a step
-    bottom.images[0].set_extent((times[0].item() - half, times[-1].item() + half, len(labels) - 0.5, -0.5))
+    # each state's cell spans its centre +- half a step
+    half = (times[1] - times[0]).item() / 2
+    bottom.images[0].set_extent(
+        (times[0].item() - half, times[-1].item() + half, len(labels) - 0.5, -0.5)
+    )
     bottom.set(xlim=(0, u.seconds), xlabel="time (s)", ylabel="output word")
-    fig.colorbar(bottom.images[0], ax=bottom, label="attention weight", fraction=0.03, pad=0.01)
+    fig.colorbar(
+        bottom.images[0], ax=bottom, label="attention weight", fraction=0.03, pad=0.01
+    )
     return fig

@@ -15,36 +15,47 @@ from .data import DATA_DIR, PYTHON_DOCS_HOWTO, read_jsonl
 # %% auto #0
 __all__ = ['load_python_library', 'split_sentences', 'attention_centrality', 'rouge']
 
-# %% ../nbs/14_summarization.ipynb #7a1bc20c
+# %% ../nbs/14_summarization.ipynb #8678c7c4
 def load_python_library(path: str | Path | None = None) -> list[dict]:
-    "The library reference's module pages: dicts with `module`, `synopsis` and `text` (opening prose), in a fixed order."
-    return read_jsonl(path if path is not None else DATA_DIR / "python_docs" / "library.jsonl", PYTHON_DOCS_HOWTO)
+    """The library reference's module pages: dicts with `module`, `synopsis` and `text`
+    (opening prose), in a fixed order."""
+    return read_jsonl(
+        path if path is not None else DATA_DIR / "python_docs" / "library.jsonl",
+        PYTHON_DOCS_HOWTO,
+    )
 
 
 def split_sentences(text: str) -> list[str]:
-    "Sentences of plain prose: split after . ! ? followed by white space and a capital letter, digit or quote."
+    """Sentences of plain prose: split after . ! ? followed by white space and a capital
+    letter, digit or quote."""
     parts = re.split(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(*])", text.strip())
     return [p.strip() for p in parts if p.strip()]
 
-
-def attention_centrality(emb: Tensor, temperature: float = 0.1, iters: int = 100) -> Tensor:
-    """Importance `(n,)` of `n` sentences with unit embeddings `emb (n, d)`: the stationary distribution of the
-    attention matrix `softmax(emb embᵀ / temperature)` over the *other* sentences (rows: who attends; columns: who
-    receives), by power iteration."""
+# %% ../nbs/14_summarization.ipynb #7a1bc20c
+def attention_centrality(
+    emb: Tensor, temperature: float = 0.1, iters: int = 100
+) -> Tensor:
+    """Importance `(n,)` of `n` sentences with unit embeddings `emb (n, d)`: the
+    stationary distribution of the attention matrix `softmax(emb embᵀ / temperature)`
+    over the *other* sentences (rows: who attends; columns: who receives), by power
+    iteration."""
     if emb.dim() != 2 or emb.shape[0] == 0:
         raise ValueError(f"emb must be (n, d) with n >= 1, got {tuple(emb.shape)}")
     n = emb.shape[0]
     if n == 1:
         return torch.ones(1, dtype=emb.dtype)
     # a sentence does not attend to itself (its similarity 1 would swamp the others)
-    attn = attention_weights(emb @ emb.T / temperature, ~torch.eye(n, dtype=torch.bool))   # (n, n), rows sum to 1
+    # (n, n), rows sum to 1
+    attn = attention_weights(emb @ emb.T / temperature, ~torch.eye(n, dtype=torch.bool))
     p = torch.full((emb.shape[0],), 1.0 / emb.shape[0], dtype=emb.dtype)
     for _ in range(iters):
-        p = p @ attn                                                 # where attention flows after one more step
-        p = p / p.sum()                                              # keep it a distribution despite round-off
+        # where attention flows after one more step
+        p = p @ attn
+        # keep it a distribution despite round-off
+        p = p / p.sum()
     return p
 
-
+# %% ../nbs/14_summarization.ipynb #2d8268bf
 def rouge(hypothesis: str, reference: str) -> dict[str, float]:
     "ROUGE-1, ROUGE-2 and ROUGE-L F-measures (stemmed), from the `rouge-score` library."
     from rouge_score import rouge_scorer

@@ -12,7 +12,7 @@ from typing import Callable, Iterable
 
 import numpy as np
 import torch
-from torch import nn
+from torch import nn, optim
 
 from .data import PAD
 from .search import greedy
@@ -48,22 +48,32 @@ def to_device(batch, device):
 
 # %% ../nbs/92_train.ipynb #cc1b9904
 class Progress:
-    """One line of progress that updates in place: a display handle in Jupyter, `\\r` on a terminal. When the
-    work is done, `close` replaces the bar with a one-line summary, so a saved notebook (the built book) keeps no
-    progress bar, only what the run did."""
+    """One line of progress that updates in place: a display handle in Jupyter, `\\r` on
+    a terminal. When the work is done, `close` replaces the bar with a one-line
+    summary, so a saved notebook (the built book) keeps no progress bar, only what
+    the run did."""
 
     def __init__(self, total: int, desc: str = "", enabled: bool = True):
-        self.total, self.desc, self.enabled, self.start = total, desc, enabled, time.perf_counter()
+        self.total = total
+        self.desc = desc
+        self.enabled = enabled
+        self.start = time.perf_counter()
         self.handle = None
         if enabled and _in_notebook():
             from IPython.display import display
+
             # raw text/plain, so the line shows without the quotes of a str's repr
-            self.handle = display({"text/plain": self._line(0, "")}, raw=True, display_id=True)
+            self.handle = display(
+                {"text/plain": self._line(0, "")}, raw=True, display_id=True
+            )
 
     def _line(self, n: int, info: str) -> str:
         done = int(20 * n / max(self.total, 1))
-        return (f"{self.desc}{' ' if self.desc else ''}[{'#' * done}{'.' * (20 - done)}] {n}/{self.total} "
-                f"{time.perf_counter() - self.start:.1f}s {info}").rstrip()
+        return (
+            f"{self.desc}{' ' if self.desc else ''}[{'#' * done}{'.' * (20 - done)}] "
+            f"{n}/{self.total} "
+            f"{time.perf_counter() - self.start:.1f}s {info}"
+        ).rstrip()
 
     def update(self, n: int, info: str = "") -> None:
         if not self.enabled:
@@ -77,8 +87,10 @@ class Progress:
     def close(self, n: int, info: str = "") -> None:
         if not self.enabled:
             return
-        summary = (f"{self.desc.strip()}{': ' if self.desc.strip() else ''}done in "
-                   f"{time.perf_counter() - self.start:.0f} s{', ' + info if info else ''}")
+        summary = (
+            f"{self.desc.strip()}{': ' if self.desc.strip() else ''}done in "
+            f"{time.perf_counter() - self.start:.0f} s{', ' + info if info else ''}"
+        )
         if self.handle is not None:
             self.handle.update({"text/plain": summary}, raw=True)
         else:
@@ -88,6 +100,7 @@ class Progress:
 def _in_notebook() -> bool:
     try:
         from IPython import get_ipython
+
         return get_ipython() is not None and "IPKernelApp" in get_ipython().config
     except ImportError:
         return False
@@ -95,7 +108,9 @@ def _in_notebook() -> bool:
 # %% ../nbs/92_train.ipynb #9aa8c78f
 @dataclass
 class History:
-    "What a run of `fit` recorded: the loss at every step, evaluations every `eval_every` steps (and at the end)."
+    """What a run of `fit` recorded: the loss at every step, evaluations every
+    `eval_every` steps (and at the end)."""
+
     steps: list[int] = field(default_factory=list)
     losses: list[float] = field(default_factory=list)
     eval_steps: list[int] = field(default_factory=list)
@@ -103,8 +118,10 @@ class History:
     evals: list[dict] = field(default_factory=list)
     seconds: float = 0.0
     stopped_early: bool = False
-    best_step: int | None = None              # with `keep_best`: the evaluation whose weights were kept
-    final_state: dict | None = None           # ... and the last step's weights, which they replaced
+    # with `keep_best`: the evaluation whose weights were kept
+    best_step: int | None = None
+    # ... and the last step's weights, which they replaced
+    final_state: dict | None = None
 
     def metric(self, name: str) -> list[float]:
         "The evaluation metric `name` at each of `eval_steps`."
@@ -115,95 +132,153 @@ class History:
         return self.seconds / max(len(self.steps), 1)
 
     def first_step(self, name: str, level: float) -> float:
-        "The first evaluation step at which metric `name` reached `level`; `inf` if it never did."
-        return next((s for s, v in zip(self.eval_steps, self.metric(name)) if v >= level), math.inf)
+        """The first evaluation step at which metric `name` reached `level`; `inf` if it
+        never did."""
+        return next(
+            (s for s, v in zip(self.eval_steps, self.metric(name)) if v >= level),
+            math.inf,
+        )
 
 
 def warmup_rsqrt(warmup: int) -> Callable[[int], float]:
-    "The Transformer's schedule, as a factor of the learning rate: linear warm-up over `warmup` steps, then 1/√step."
+    """The Transformer's schedule, as a factor of the learning rate: linear warm-up over
+    `warmup` steps, then 1/√step."""
     return lambda step: min((step + 1) / warmup, (warmup / (step + 1)) ** 0.5)
 
 
 def cosine_decay(steps: int, warmup: int = 0) -> Callable[[int], float]:
-    """A factor of the learning rate that warms up linearly over `warmup` steps, then falls along half a cosine
-    to 0 at `steps`. Ending at a small rate lets a run settle: its result depends far less on the seed."""
+    """A factor of the learning rate that warms up linearly over `warmup` steps, then
+    falls along half a cosine to 0 at `steps`. Ending at a small rate lets a run
+    settle: its result depends far less on the seed."""
+
     def factor(step: int) -> float:
         if step < warmup:
             return (step + 1) / warmup
-        return 0.5 * (1 + math.cos(math.pi * min(step - warmup, steps - warmup) / max(steps - warmup, 1)))
+        return 0.5 * (
+            1
+            + math.cos(
+                math.pi * min(step - warmup, steps - warmup) / max(steps - warmup, 1)
+            )
+        )
+
     return factor
+
+# %% ../nbs/92_train.ipynb #e7a1b2c4
+class _Evaluator:
+    """Runs `eval_fn` into `hist` (see `_evaluate`), keeps the weights of the best
+    `keep_best` evaluation, and marks `hist.stopped_early` once `target` is reached."""
+
+    def __init__(self, model, eval_fn, hist, target, keep_best):
+        self.model, self.eval_fn, self.hist = model, eval_fn, hist
+        self.target, self.keep_best = target, keep_best
+        self.best, self.best_state, self.info = -math.inf, None, ""
+
+    def __call__(self, step: int, elapsed: float) -> None:
+        metrics = _evaluate(self.model, self.eval_fn, self.hist, step, elapsed)
+        if self.keep_best is not None and metrics[self.keep_best] > self.best:
+            self.best = metrics[self.keep_best]
+            self.best_state = _copy_state(self.model)
+            self.hist.best_step = step
+        t = self.target
+        self.hist.stopped_early = t is not None and metrics[t[0]] >= t[1]
+        self.info = " ".join(f"{k} {v:.3f}" for k, v in metrics.items())
+
+    def restore_best(self) -> None:
+        "End with the best evaluation's weights; the last step's go to `final_state`."
+        h = self.hist
+        if self.best_state is not None and h.best_step != h.steps[-1]:
+            h.final_state = _copy_state(self.model)
+            self.model.load_state_dict(self.best_state)
+
+    def summary(self) -> str:
+        "The line that replaces the progress bar when the run ends."
+        h = self.hist
+        return (
+            f"{len(h.steps)} steps, loss {h.losses[-1]:.3f}"
+            + (f", {self.info}" if self.info else "")
+            + (" (target reached)" if h.stopped_early else "")
+        )
 
 # %% ../nbs/92_train.ipynb #1e2f092f
 def fit(
     model: nn.Module,
-    loss_fn: Callable,                       # loss_fn(model, batch) -> scalar loss tensor
-    batches: Iterable,                       # re-iterable; cycled through until the run ends
-    steps: int | None = None,                # at most this many steps ...
+    # loss_fn(model, batch) -> scalar loss tensor
+    loss_fn: Callable,
+    # re-iterable; cycled through until the run ends
+    batches: Iterable,
+    steps: int | None = None,  # at most this many steps ...
     *,
-    seconds: float | None = None,            # ... and at most this long (whichever comes first)
+    # ... and at most this long (whichever comes first)
+    seconds: float | None = None,
     lr: float = 3e-3,
     betas: tuple[float, float] = (0.9, 0.999),
-    schedule: Callable[[int], float] | None = None,   # the learning rate at step s is lr * schedule(s)
-    clip: float | None = 1.0,                # max gradient norm; None: no clipping
-    eval_fn: Callable | None = None,         # eval_fn(model) -> dict of metrics, in eval mode without grad
+    # the learning rate at step s is lr * schedule(s)
+    schedule: Callable[[int], float] | None = None,
+    clip: float | None = 1.0,  # max gradient norm; None: no clipping
+    # eval_fn(model) -> dict of metrics, in eval mode without grad
+    eval_fn: Callable | None = None,
     eval_every: int = 100,
-    target: tuple[str, float] | None = None, # stop once eval_fn(model)[name] >= value
-    keep_best: str | None = None,            # end with the weights of the best evaluation of this metric
+    target: tuple[str, float] | None = None,  # stop once eval_fn(model)[name] >= value
+    # end with the weights of the best evaluation of this metric
+    keep_best: str | None = None,
     device: torch.device | str | None = None,
     progress: bool = True,
     desc: str = "",
 ) -> History:
-    """Train `model` with Adam until `steps` steps or `seconds` have passed (or `target` is reached); return its
-    `History`. Under `torch.distributed` (e.g. `torchrun`) the model is wrapped in DistributedDataParallel,
-    every process steps on its own batches, the first process evaluates, and all stop after the same step.
-    Batches, model and optimizer live on `device` (default: CUDA when available). Seed first for a
-    reproducible run (a time limit is not reproducible)."""
+    """Train `model` with Adam until `steps` steps or `seconds` have passed (or `target`
+    is reached); return its `History`. Under `torch.distributed` (e.g. `torchrun`)
+    the model is wrapped in DistributedDataParallel, every process steps on its own
+    batches, the first process evaluates, and all stop after the same step. Batches,
+    model and optimizer live on `device` (default: CUDA when available). Seed first
+    for a reproducible run (a time limit is not reproducible)."""
     if (target is not None or keep_best is not None) and eval_fn is None:
         raise ValueError("target and keep_best need an eval_fn to measure them")
-    run, opt = _Run(model, device, steps, seconds), torch.optim.Adam(model.parameters(), lr=lr, betas=betas)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, schedule) if schedule is not None else None
-    hist, bar = History(), Progress(steps or round(seconds), desc, progress and run.rank == 0)
-    batch_iter, info, best, best_state = iter(cycle_batches(batches)), "", -math.inf, None
-
-    def evaluate(step):
-        nonlocal info, best, best_state
-        metrics = _evaluate(model, eval_fn, hist, step, run.elapsed())
-        if keep_best is not None and metrics[keep_best] > best:
-            best, best_state, hist.best_step = metrics[keep_best], _copy_state(model), step
-        hist.stopped_early = target is not None and metrics[target[0]] >= target[1]
-        info = " ".join(f"{k} {v:.3f}" for k, v in metrics.items())
-
+    run = _Run(model, device, steps, seconds)
+    opt = torch.optim.Adam(model.parameters(), lr=lr, betas=betas)
+    sched = None if schedule is None else optim.lr_scheduler.LambdaLR(opt, schedule)
+    hist = History()
+    evaluate = _Evaluator(model, eval_fn, hist, target, keep_best)
+    evaluating = eval_fn is not None and run.rank == 0  # the first process evaluates
+    bar = Progress(steps or round(seconds), desc, progress and run.rank == 0)
+    batch_iter = iter(cycle_batches(batches))
     model.train()
     while not run.over(len(hist.steps), hist.stopped_early):
         step = len(hist.steps) + 1
         loss = _train_step(run, loss_fn, next(batch_iter), opt, sched, clip, step)
         hist.steps.append(step)
         hist.losses.append(loss.item())
-        if eval_fn is not None and run.rank == 0 and step % eval_every == 0:
-            evaluate(step)
+        if evaluating and step % eval_every == 0:
+            evaluate(step, run.elapsed())
         if step % 10 == 0:
-            bar.update(run.progress(step), f"loss {loss.item():.3f} {info}")
-    if eval_fn is not None and run.rank == 0 and hist.eval_steps[-1:] != hist.steps[-1:]:
-        evaluate(hist.steps[-1])                          # the final weights are measured too
+            bar.update(run.progress(step), f"loss {loss.item():.3f} {evaluate.info}")
+    if evaluating and hist.eval_steps[-1:] != hist.steps[-1:]:
+        evaluate(hist.steps[-1], run.elapsed())  # the final weights are measured too
     hist.seconds = run.elapsed()
-    hist.stopped_early = hist.stopped_early and not (run.steps is not None and len(hist.steps) >= run.steps)
-    if best_state is not None and hist.best_step != hist.steps[-1]:
-        hist.final_state = _copy_state(model)
-        model.load_state_dict(best_state)
-    bar.close(run.progress(len(hist.steps)), f"{len(hist.steps)} steps, loss {hist.losses[-1]:.3f}"
-              + (f", {info}" if info else "") + (" (target reached)" if hist.stopped_early else ""))
+    # a target reached on the very last step is not an early stop
+    hist.stopped_early &= not (run.steps is not None and len(hist.steps) >= run.steps)
+    evaluate.restore_best()
+    bar.close(run.progress(len(hist.steps)), evaluate.summary())
     return hist
 
 # %% ../nbs/92_train.ipynb #ef715903
 class _Run:
-    "When a run of `fit` ends, on one process or several (which agree: all stop after the same step)."
+    """When a run of `fit` ends, on one process or several (which agree: all stop after
+    the same step)."""
 
-    def __init__(self, model: nn.Module, device, steps: int | None, seconds: float | None):
+    def __init__(
+        self, model: nn.Module, device, steps: int | None, seconds: float | None
+    ):
         import torch.distributed as dist
+
         if steps is None and seconds is None:
-            raise ValueError("fit needs steps or seconds (or both) to know when to stop")
+            raise ValueError(
+                "fit needs steps or seconds (or both) to know when to stop"
+            )
         if (steps is not None and steps < 1) or (seconds is not None and seconds <= 0):
-            raise ValueError(f"steps must be >= 1 and seconds > 0, got steps={steps}, seconds={seconds}")
+            raise ValueError(
+                f"steps must be >= 1 and seconds > 0, got steps={steps}, "
+                f"seconds={seconds}"
+            )
         self.distributed = dist.is_available() and dist.is_initialized()
         self.rank = dist.get_rank() if self.distributed else 0
         self.device = torch.device(device) if device is not None else default_device()
@@ -218,21 +293,33 @@ class _Run:
         return time.perf_counter() - self.start
 
     def over(self, done: int, target_reached: bool) -> bool:
-        stop = target_reached or (self.steps is not None and done >= self.steps) or \
-            (self.seconds is not None and self.elapsed() >= self.seconds)
-        if self.distributed:                 # the first process's target, any process's clock: all agree
+        stop = (
+            target_reached
+            or (self.steps is not None and done >= self.steps)
+            or (self.seconds is not None and self.elapsed() >= self.seconds)
+        )
+        # the first process's target, any process's clock: all agree
+        if self.distributed:
             import torch.distributed as dist
+
             flag = torch.tensor(float(stop), device=self.device)
             dist.all_reduce(flag, op=dist.ReduceOp.MAX)
             stop = bool(flag.item())
         return stop
 
     def progress(self, step: int) -> int:
-        return step if self.steps is not None else min(round(self.elapsed()), round(self.seconds))
+        return (
+            step
+            if self.steps is not None
+            else min(round(self.elapsed()), round(self.seconds))
+        )
 
 # %% ../nbs/92_train.ipynb #55eacbb2
-def _train_step(run: _Run, loss_fn: Callable, batch, opt, sched, clip: float | None, step: int) -> torch.Tensor:
-    "One optimizer step on `batch`: loss, backward, clipping, update, schedule; the loss."
+def _train_step(
+    run: _Run, loss_fn: Callable, batch, opt, sched, clip: float | None, step: int
+) -> torch.Tensor:
+    """One optimizer step on `batch`: loss, backward, clipping, update, schedule; the
+    loss."""
     loss = loss_fn(run.net, to_device(batch, run.device))
     if not torch.isfinite(loss):
         raise FloatingPointError(f"the loss became {loss.item()} at step {step}")
@@ -246,7 +333,9 @@ def _train_step(run: _Run, loss_fn: Callable, batch, opt, sched, clip: float | N
     return loss
 
 
-def _evaluate(model: nn.Module, eval_fn: Callable, hist: History, step: int, seconds: float) -> dict:
+def _evaluate(
+    model: nn.Module, eval_fn: Callable, hist: History, step: int, seconds: float
+) -> dict:
     model.eval()
     with torch.no_grad():
         metrics = dict(eval_fn(model))
@@ -262,7 +351,8 @@ def _copy_state(model: nn.Module) -> dict:
 
 
 def cycle_batches(batches: Iterable):
-    "Yield from `batches` forever, starting a new pass (a new shuffle) each time it is exhausted."
+    """Yield from `batches` forever, starting a new pass (a new shuffle) each time it is
+    exhausted."""
     while True:
         empty = True
         for b in batches:
@@ -273,15 +363,19 @@ def cycle_batches(batches: Iterable):
 
 # %% ../nbs/92_train.ipynb #5be0a473
 def seq2seq_loss(model: nn.Module, batch, smoothing: float = 0.0) -> torch.Tensor:
-    """Teacher-forced cross-entropy of `model(batch.src, batch.src_len, batch.tgt_in)` against `batch.tgt_out`,
-    padding ignored, with label smoothing `smoothing` (0: none)."""
+    """Teacher-forced cross-entropy of `model(batch.src, batch.src_len, batch.tgt_in)`
+    against `batch.tgt_out`, padding ignored, with label smoothing `smoothing` (0:
+    none)."""
     logits = model(batch.src, batch.src_len, batch.tgt_in)[0]
-    return nn.functional.cross_entropy(logits.flatten(0, 1), batch.tgt_out.flatten(), ignore_index=PAD,
-                                       label_smoothing=smoothing)
+    return nn.functional.cross_entropy(
+        logits.flatten(0, 1), batch.tgt_out.flatten(), ignore_index=PAD,
+        label_smoothing=smoothing,
+    )
 
 
 def seq2seq_accuracy(model: nn.Module, pairs) -> float:
-    "Share of target tokens (padding excluded) that greedy decoding, feeding back its own outputs, gets right."
+    """Share of target tokens (padding excluded) that greedy decoding, feeding back its
+    own outputs, gets right."""
     device = next(model.parameters()).device
     b = to_device(next(iter(pairs.batches(len(pairs)))), device)
     pred = greedy(model, b.src, b.src_len, b.tgt_out.shape[1]).tokens

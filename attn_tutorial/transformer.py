@@ -19,31 +19,39 @@ __all__ = ['sinusoidal_positions', 'SinusoidalPositions', 'LearnedPositions', 'T
 
 # %% ../nbs/06_transformer.ipynb #ded11bd4
 def sinusoidal_positions(length: int, d_model: int) -> Tensor:
-    "Sinusoidal encodings `(length, d_model)`: `PE[p, 2i] = sin(p / 10000^(2i/d))`, `PE[p, 2i+1] = cos(...)`."
+    """Sinusoidal encodings `(length, d_model)`: `PE[p, 2i] = sin(p / 10000^(2i/d))`,
+    `PE[p, 2i+1] = cos(...)`."""
     if d_model % 2:
         raise ValueError(f"sinusoidal encodings need an even d_model, got {d_model}")
     p = torch.arange(length, dtype=torch.float64)[:, None]
-    omega = 10000.0 ** (-torch.arange(0, d_model, 2, dtype=torch.float64) / d_model)   # (d_model / 2,)
+    # (d_model / 2,)
+    omega = 10000.0 ** (-torch.arange(0, d_model, 2, dtype=torch.float64) / d_model)
     pe = torch.empty(length, d_model, dtype=torch.float64)
     pe[:, 0::2], pe[:, 1::2] = torch.sin(p * omega), torch.cos(p * omega)
     return pe.float()
 
-
+# %% ../nbs/06_transformer.ipynb #80676b0e
 class SinusoidalPositions(nn.Module):
     "Adds sinusoidal encodings: `x (B, L, d_model)` -> `x + PE[offset : offset + L]`."
 
     def __init__(self, d_model: int, max_len: int = 1024):
         super().__init__()
-        self.register_buffer("pe", sinusoidal_positions(max_len, d_model), persistent=False)
+        self.register_buffer(
+            "pe", sinusoidal_positions(max_len, d_model), persistent=False
+        )
 
     def forward(self, x: Tensor, offset: int = 0) -> Tensor:
         if offset + x.shape[1] > self.pe.shape[0]:
-            raise ValueError(f"positions {offset}..{offset + x.shape[1] - 1} exceed max_len={self.pe.shape[0]}")
-        return x + self.pe[offset:offset + x.shape[1]].to(x.dtype)
+            raise ValueError(
+                f"positions {offset}..{offset + x.shape[1] - 1} exceed "
+                f"max_len={self.pe.shape[0]}"
+            )
+        return x + self.pe[offset : offset + x.shape[1]].to(x.dtype)
 
 
 class LearnedPositions(nn.Module):
-    "Adds one learned vector per position: `x (B, L, d_model)` -> `x + P[offset : offset + L]`."
+    """Adds one learned vector per position: `x (B, L, d_model)` -> `x + P[offset :
+    offset + L]`."""
 
     def __init__(self, d_model: int, max_len: int = 1024):
         super().__init__()
@@ -51,22 +59,33 @@ class LearnedPositions(nn.Module):
 
     def forward(self, x: Tensor, offset: int = 0) -> Tensor:
         if offset + x.shape[1] > self.weight.shape[0]:
-            raise ValueError(f"positions {offset}..{offset + x.shape[1] - 1} exceed max_len={self.weight.shape[0]}")
-        return x + self.weight[offset:offset + x.shape[1]]
+            raise ValueError(
+                f"positions {offset}..{offset + x.shape[1] - 1} exceed "
+                f"max_len={self.weight.shape[0]}"
+            )
+        return x + self.weight[offset : offset + x.shape[1]]
 
 # %% ../nbs/06_transformer.ipynb #e198f9b2
 class TransformerEncoderLayer(nn.Module):
-    """Self-attention + feed-forward, each with a residual and a layer norm (post-LN, or pre-LN with
-    `norm_first=True`). Arguments, parameters and masks as `torch.nn.TransformerEncoderLayer`:
-    `forward(src (S, B, d_model) or (B, S, d_model) with batch_first)` -> the same shape; bool masks True =
-    not allowed. `need_weights=True` also returns the weights `(B, H, S, S)`."""
+    """Self-attention + feed-forward, each with a residual and a layer norm (post-LN, or
+    pre-LN with `norm_first=True`). Arguments, parameters and masks as
+    `torch.nn.TransformerEncoderLayer`:
+    `forward(src (S, B, d_model) or (B, S, d_model) with batch_first)` -> the same
+    shape; bool masks True = not allowed. `need_weights=True` also returns the weights
+    `(B, H, S, S)`."""
 
-    def __init__(self, d_model: int, nhead: int, dim_feedforward: int = 2048, dropout: float = 0.1,
-                 activation=F.relu, layer_norm_eps: float = 1e-5, batch_first: bool = False,
-                 norm_first: bool = False, bias: bool = True, device=None, dtype=None):
+    def __init__(
+        self, d_model: int, nhead: int, dim_feedforward: int = 2048,
+        dropout: float = 0.1, activation=F.relu, layer_norm_eps: float = 1e-5,
+        batch_first: bool = False, norm_first: bool = False, bias: bool = True,
+        device=None, dtype=None,
+    ):
         super().__init__()
-        f = dict(device=device, dtype=dtype)           # created in torch's order: same seed, same weights
-        self.self_attn = MultiHeadAttention(d_model, nhead, dropout=dropout, bias=bias, batch_first=batch_first, **f)
+        # created in torch's order: same seed, same weights
+        f = dict(device=device, dtype=dtype)
+        self.self_attn = MultiHeadAttention(
+            d_model, nhead, dropout=dropout, bias=bias, batch_first=batch_first, **f
+        )
         self.linear1 = nn.Linear(d_model, dim_feedforward, bias=bias, **f)
         self.dropout = nn.Dropout(dropout)
         self.linear2 = nn.Linear(dim_feedforward, d_model, bias=bias, **f)
@@ -76,22 +95,31 @@ class TransformerEncoderLayer(nn.Module):
         self.dropout1, self.dropout2 = nn.Dropout(dropout), nn.Dropout(dropout)
         self.activation = _activation(activation)
 
-    def _ff(self, x: Tensor) -> Tensor:
-        return self.dropout2(self.linear2(self.dropout(self.activation(self.linear1(x)))))
 
-    def forward(self, src: Tensor, src_mask: Tensor | None = None, src_key_padding_mask: Tensor | None = None,
-                is_causal: bool = False, need_weights: bool = False):
-        _check_width(src, "src", self.self_attn.embed_dim)
-        x = self.norm1(src) if self.norm_first else src
-        a, w = self.self_attn(x, x, x, key_padding_mask=src_key_padding_mask, attn_mask=src_mask,
-                              is_causal=is_causal, need_weights=need_weights, average_attn_weights=False)
-        if self.norm_first:
-            x = src + self.dropout1(a)
-            x = x + self._ff(self.norm2(x))
-        else:
-            x = self.norm1(src + self.dropout1(a))
-            x = self.norm2(x + self._ff(x))
-        return (x, w) if need_weights else x
+@patch
+def _ff(self: TransformerEncoderLayer, x: Tensor) -> Tensor:
+    return self.dropout2(self.linear2(self.dropout(self.activation(self.linear1(x)))))
+
+# %% ../nbs/06_transformer.ipynb #33afe316
+@patch
+def forward(
+    self: TransformerEncoderLayer, src: Tensor, src_mask: Tensor | None = None,
+    src_key_padding_mask: Tensor | None = None, is_causal: bool = False,
+    need_weights: bool = False,
+):
+    _check_width(src, "src", self.self_attn.embed_dim)
+    x = self.norm1(src) if self.norm_first else src
+    a, w = self.self_attn(
+        x, x, x, key_padding_mask=src_key_padding_mask, attn_mask=src_mask,
+        is_causal=is_causal, need_weights=need_weights, average_attn_weights=False,
+    )
+    if self.norm_first:
+        x = src + self.dropout1(a)
+        x = x + self._ff(self.norm2(x))
+    else:
+        x = self.norm1(src + self.dropout1(a))
+        x = self.norm2(x + self._ff(x))
+    return (x, w) if need_weights else x
 
 # %% ../nbs/06_transformer.ipynb #ded33d31
 def _activation(activation) -> callable:
@@ -99,40 +127,57 @@ def _activation(activation) -> callable:
         return activation
     if activation in ("relu", "gelu"):
         return getattr(F, activation)
-    raise ValueError(f"activation must be 'relu', 'gelu' or a callable, got {activation!r}")
+    raise ValueError(
+        f"activation must be 'relu', 'gelu' or a callable, got {activation!r}"
+    )
 
 
 def _check_width(x: Tensor, name: str, d_model: int) -> None:
     if x.dim() not in (2, 3) or x.shape[-1] != d_model:
-        raise ValueError(f"{name} must be (length, batch, d_model={d_model}), or batch first, or unbatched "
-                         f"(length, d_model), got {_shape(x)}")
+        raise ValueError(
+            f"{name} must be (length, batch, d_model={d_model}), or batch "
+            "first, or unbatched "
+            f"(length, d_model), got {_shape(x)}"
+        )
 
 
 def _layer_from_torch(cls, m: nn.Module):
-    "A `cls` layer with the settings, weights (state dict), activation and train/eval mode of torch layer `m`."
+    """A `cls` layer with the settings, weights (state dict), activation and train/eval
+    mode of torch layer `m`."""
     a, w = m.self_attn, m.linear1.weight
-    new = cls(a.embed_dim, a.num_heads, m.linear1.out_features, m.dropout.p, m.activation, m.norm1.eps,
-              a.batch_first, m.norm_first, m.linear1.bias is not None, device=w.device, dtype=w.dtype)
+    new = cls(
+        a.embed_dim, a.num_heads, m.linear1.out_features, m.dropout.p, m.activation,
+        m.norm1.eps, a.batch_first, m.norm_first, m.linear1.bias is not None,
+        device=w.device, dtype=w.dtype,
+    )
     new.load_state_dict(m.state_dict())
     return new.train(m.training)
 
 
 @patch(cls_method=True)
-def from_torch(cls: TransformerEncoderLayer, m: nn.TransformerEncoderLayer) -> TransformerEncoderLayer:
-    "A copy of a `torch.nn.TransformerEncoderLayer`: settings, weights, activation, train/eval mode."
+def from_torch(
+    cls: TransformerEncoderLayer, m: nn.TransformerEncoderLayer
+) -> TransformerEncoderLayer:
+    """A copy of a `torch.nn.TransformerEncoderLayer`: settings, weights, activation,
+    train/eval mode."""
     return _layer_from_torch(cls, m)
 
 # %% ../nbs/06_transformer.ipynb #388607b3
 class TransformerDecoderLayer(nn.Module):
-    """Causal self-attention, cross-attention to `memory`, feed-forward; residuals and layer norms as in
-    `TransformerEncoderLayer`. Arguments, parameters and masks as `torch.nn.TransformerDecoderLayer`:
-    `forward(tgt (T, B, d_model), memory (S, B, d_model))`, or batch first, -> the shape of `tgt`.
-    `need_weights=True` also returns `(self weights (B, H, T, T), cross weights (B, H, T, S))`; `cache`
-    (`decoder_cache()`) keeps the keys and values of earlier positions for decoding step by step."""
+    """Causal self-attention, cross-attention to `memory`, feed-forward; residuals and
+    layer norms as in `TransformerEncoderLayer`. Arguments, parameters and masks as
+    `torch.nn.TransformerDecoderLayer`:
+    `forward(tgt (T, B, d_model), memory (S, B, d_model))`, or batch first, -> the shape
+    of `tgt`. `need_weights=True` also returns `(self weights (B, H, T, T), cross
+    weights (B, H, T, S))`; `cache` (`decoder_cache()`) keeps the keys and values of
+    earlier positions for decoding step by step."""
 
-    def __init__(self, d_model: int, nhead: int, dim_feedforward: int = 2048, dropout: float = 0.1,
-                 activation=F.relu, layer_norm_eps: float = 1e-5, batch_first: bool = False,
-                 norm_first: bool = False, bias: bool = True, device=None, dtype=None):
+    def __init__(
+        self, d_model: int, nhead: int, dim_feedforward: int = 2048,
+        dropout: float = 0.1, activation=F.relu, layer_norm_eps: float = 1e-5,
+        batch_first: bool = False, norm_first: bool = False, bias: bool = True,
+        device=None, dtype=None,
+    ):
         super().__init__()
         f = dict(device=device, dtype=dtype)
         mha = dict(dropout=dropout, bias=bias, batch_first=batch_first, **f)
@@ -142,82 +187,125 @@ class TransformerDecoderLayer(nn.Module):
         self.dropout = nn.Dropout(dropout)
         self.linear2 = nn.Linear(dim_feedforward, d_model, bias=bias, **f)
         self.norm_first = norm_first
-        self.norm1, self.norm2, self.norm3 = (nn.LayerNorm(d_model, eps=layer_norm_eps, bias=bias, **f)
-                                              for _ in range(3))
-        self.dropout1, self.dropout2, self.dropout3 = (nn.Dropout(dropout) for _ in range(3))
+        self.norm1, self.norm2, self.norm3 = (
+            nn.LayerNorm(d_model, eps=layer_norm_eps, bias=bias, **f) for _ in range(3)
+        )
+        self.dropout1, self.dropout2, self.dropout3 = (
+            nn.Dropout(dropout) for _ in range(3)
+        )
         self.activation = _activation(activation)
 
     def _ff(self, x: Tensor) -> Tensor:
-        return self.dropout3(self.linear2(self.dropout(self.activation(self.linear1(x)))))
+        return self.dropout3(
+            self.linear2(self.dropout(self.activation(self.linear1(x))))
+        )
 
     @staticmethod
     def decoder_cache() -> dict:
-        "A fresh cache for `forward(..., cache=)`: the self-attention's keys and values, and the memory's."
+        """A fresh cache for `forward(..., cache=)`: the self-attention's keys and
+        values, and the memory's."""
         return {"self": KVCache(), "cross": KVCache(static=True)}
+
+# %% ../nbs/06_transformer.ipynb #a5327371
+@patch
+def _sa_block(self: TransformerDecoderLayer, x: Tensor, **kw) -> tuple[Tensor, Tensor]:
+    """The self-attention sublayer, without residual and norm: `(out, weights per head
+    or None)`. `kw`: the masks, `need_weights` and `cache` of `MultiHeadAttention`."""
+    a, w = self.self_attn(x, x, x, average_attn_weights=False, **kw)
+    return self.dropout1(a), w
+
+
+@patch
+def _mha_block(
+    self: TransformerDecoderLayer, x: Tensor, memory: Tensor, **kw
+) -> tuple[Tensor, Tensor]:
+    "The cross-attention sublayer: queries from `x`, keys and values from `memory`."
+    a, w = self.multihead_attn(x, memory, memory, average_attn_weights=False, **kw)
+    return self.dropout2(a), w
 
 # %% ../nbs/06_transformer.ipynb #143b8751
 @patch
-def forward(self: TransformerDecoderLayer, tgt: Tensor, memory: Tensor, tgt_mask: Tensor | None = None,
-            memory_mask: Tensor | None = None, tgt_key_padding_mask: Tensor | None = None,
-            memory_key_padding_mask: Tensor | None = None, tgt_is_causal: bool = False,
-            memory_is_causal: bool = False, need_weights: bool = False, cache: dict | None = None):
+def forward(
+    self: TransformerDecoderLayer, tgt: Tensor, memory: Tensor,
+    tgt_mask: Tensor | None = None, memory_mask: Tensor | None = None,
+    tgt_key_padding_mask: Tensor | None = None,
+    memory_key_padding_mask: Tensor | None = None, tgt_is_causal: bool = False,
+    memory_is_causal: bool = False, need_weights: bool = False,
+    cache: dict | None = None,
+):
     E = self.self_attn.embed_dim
     _check_width(tgt, "tgt", E)
     _check_width(memory, "memory", E)
     cache = cache or {}
-    def self_block(x):
-        a, w = self.self_attn(x, x, x, key_padding_mask=tgt_key_padding_mask, attn_mask=tgt_mask,
-                              is_causal=tgt_is_causal, need_weights=need_weights, average_attn_weights=False,
-                              cache=cache.get("self"))
-        return self.dropout1(a), w
-    def cross_block(x):
-        a, w = self.multihead_attn(x, memory, memory, key_padding_mask=memory_key_padding_mask,
-                                   attn_mask=memory_mask, is_causal=memory_is_causal, need_weights=need_weights,
-                                   average_attn_weights=False, cache=cache.get("cross"))
-        return self.dropout2(a), w
+    sa = dict(
+        attn_mask=tgt_mask, key_padding_mask=tgt_key_padding_mask,
+        is_causal=tgt_is_causal, need_weights=need_weights, cache=cache.get("self"),
+    )
+    ca = dict(
+        attn_mask=memory_mask, key_padding_mask=memory_key_padding_mask,
+        is_causal=memory_is_causal, need_weights=need_weights, cache=cache.get("cross"),
+    )
     if self.norm_first:
-        a, w_self = self_block(self.norm1(tgt))
+        a, w_self = self._sa_block(self.norm1(tgt), **sa)
         x = tgt + a
-        a, w_cross = cross_block(self.norm2(x))
+        a, w_cross = self._mha_block(self.norm2(x), memory, **ca)
         x = x + a
         x = x + self._ff(self.norm3(x))
     else:
-        a, w_self = self_block(tgt)
+        a, w_self = self._sa_block(tgt, **sa)
         x = self.norm1(tgt + a)
-        a, w_cross = cross_block(x)
+        a, w_cross = self._mha_block(x, memory, **ca)
         x = self.norm2(x + a)
         x = self.norm3(x + self._ff(x))
     return (x, (w_self, w_cross)) if need_weights else x
 
-
+# %% ../nbs/06_transformer.ipynb #f01fb29a
 @patch(cls_method=True)
-def from_torch(cls: TransformerDecoderLayer, m: nn.TransformerDecoderLayer) -> TransformerDecoderLayer:
-    "A copy of a `torch.nn.TransformerDecoderLayer`: settings, weights, activation, train/eval mode."
+def from_torch(
+    cls: TransformerDecoderLayer, m: nn.TransformerDecoderLayer
+) -> TransformerDecoderLayer:
+    """A copy of a `torch.nn.TransformerDecoderLayer`: settings, weights, activation,
+    train/eval mode."""
     return _layer_from_torch(cls, m)
 
 # %% ../nbs/06_transformer.ipynb #68e8a038
 class Transformer(nn.Module):
-    """Encoder-decoder Transformer, batch first. `forward(src (B, S), src_len (B,), tgt_in (B, T))` ->
-    `(logits (B, T, tgt_vocab), None)`; `greedy` and `beam_search` decode, with a key/value cache."""
+    """Encoder-decoder Transformer, batch first. `forward(src (B, S), src_len (B,),
+    tgt_in (B, T))` -> `(logits (B, T, tgt_vocab), None)`; `greedy` and `beam_search`
+    decode, with a key/value cache."""
 
-    def __init__(self, src_vocab: int, tgt_vocab: int, d_model: int = 64, nhead: int = 4,
-                 num_encoder_layers: int = 2, num_decoder_layers: int = 2, dim_feedforward: int = 256,
-                 dropout: float = 0.1, activation="relu", norm_first: bool = False, max_len: int = 1024,
-                 positions: str = "sinusoidal", tie_embeddings: bool = False):
+    def __init__(
+        self, src_vocab: int, tgt_vocab: int, d_model: int = 64, nhead: int = 4,
+        num_encoder_layers: int = 2, num_decoder_layers: int = 2,
+        dim_feedforward: int = 256, dropout: float = 0.1, activation="relu",
+        norm_first: bool = False, max_len: int = 1024, positions: str = "sinusoidal",
+        tie_embeddings: bool = False,
+    ):
         super().__init__()
         if positions not in ("sinusoidal", "learned"):
-            raise ValueError(f"positions must be 'sinusoidal' or 'learned', got {positions!r}")
+            raise ValueError(
+                f"positions must be 'sinusoidal' or 'learned', got {positions!r}"
+            )
         self.d_model = d_model
-        self.src_emb, self.tgt_emb = nn.Embedding(src_vocab, d_model), nn.Embedding(tgt_vocab, d_model)
+        self.src_emb = nn.Embedding(src_vocab, d_model)
+        self.tgt_emb = nn.Embedding(tgt_vocab, d_model)
         for emb in (self.src_emb, self.tgt_emb):
-            nn.init.normal_(emb.weight, std=d_model ** -0.5)
+            nn.init.normal_(emb.weight, std=d_model**-0.5)
         pos = SinusoidalPositions if positions == "sinusoidal" else LearnedPositions
         self.src_pos, self.tgt_pos = pos(d_model, max_len), pos(d_model, max_len)
-        layer = dict(d_model=d_model, nhead=nhead, dim_feedforward=dim_feedforward, dropout=dropout,
-                     activation=activation, norm_first=norm_first, batch_first=True)
-        self.encoder = nn.ModuleList(TransformerEncoderLayer(**layer) for _ in range(num_encoder_layers))
-        self.decoder = nn.ModuleList(TransformerDecoderLayer(**layer) for _ in range(num_decoder_layers))
-        # pre-LN stacks end with a layer norm: their residual stream is never normalised otherwise
+        layer = dict(
+            d_model=d_model, nhead=nhead, dim_feedforward=dim_feedforward,
+            dropout=dropout, activation=activation, norm_first=norm_first,
+            batch_first=True,
+        )
+        self.encoder = nn.ModuleList(
+            TransformerEncoderLayer(**layer) for _ in range(num_encoder_layers)
+        )
+        self.decoder = nn.ModuleList(
+            TransformerDecoderLayer(**layer) for _ in range(num_decoder_layers)
+        )
+        # pre-LN stacks end with a layer norm: their residual stream is never normalised
+        # otherwise
         self.encoder_norm = nn.LayerNorm(d_model) if norm_first else nn.Identity()
         self.decoder_norm = nn.LayerNorm(d_model) if norm_first else nn.Identity()
         self.dropout = nn.Dropout(dropout)
@@ -225,22 +313,48 @@ class Transformer(nn.Module):
         if tie_embeddings:
             self.generator.weight = self.tgt_emb.weight
 
-    def _embed(self, tokens: Tensor, emb: nn.Embedding, pos: nn.Module, offset: int = 0) -> Tensor:
-        if tokens.numel() and not 0 <= int(tokens.min()) <= int(tokens.max()) < emb.num_embeddings:
-            which = "src" if emb is self.src_emb else "tgt"
-            raise ValueError(f"{which} token ids must be in [0, {emb.num_embeddings}) (the vocabulary size), "
-                             f"got ids from {int(tokens.min())} to {int(tokens.max())}")
-        return self.dropout(pos(emb(tokens) * math.sqrt(self.d_model), offset))
+# %% ../nbs/06_transformer.ipynb #945919af
+@patch
+def _embed(
+    self: Transformer, tokens: Tensor, emb: nn.Embedding, pos: nn.Module,
+    offset: int = 0,
+) -> Tensor:
+    if (
+        tokens.numel()
+        and not 0 <= int(tokens.min()) <= int(tokens.max()) < emb.num_embeddings
+    ):
+        which = "src" if emb is self.src_emb else "tgt"
+        raise ValueError(
+            f"{which} token ids must be in [0, {emb.num_embeddings}) (the "
+            "vocabulary size), "
+            f"got ids from {int(tokens.min())} to {int(tokens.max())}"
+        )
+    return self.dropout(pos(emb(tokens) * math.sqrt(self.d_model), offset))
+
+
+def _check_source(src: Tensor, src_len: Tensor) -> None:
+    "`src (B, S)` and `src_len (B,)` with lengths in `[1, S]`, or a ValueError."
+    if src.dim() != 2 or src_len.shape != src.shape[:1]:
+        raise ValueError(
+            f"src must be (B, S) and src_len (B,), got src {_shape(src)}, src_len "
+            f"{_shape(src_len)}"
+        )
+    if (
+        len(src_len)
+        and not 1 <= int(src_len.min()) <= int(src_len.max()) <= src.shape[1]
+    ):
+        raise ValueError(
+            f"src_len must be in [1, S={src.shape[1]}], got lengths from "
+            f"{int(src_len.min())} "
+            f"to {int(src_len.max())}"
+        )
 
 # %% ../nbs/06_transformer.ipynb #e7501dfa
 @patch
 def encode(self: Transformer, src: Tensor, src_len: Tensor, need_weights: bool = False):
-    "`src (B, S)` -> `(memory (B, S, d_model), padding mask (B, S) True = pad, [weights per layer])`."
-    if src.dim() != 2 or src_len.shape != src.shape[:1]:
-        raise ValueError(f"src must be (B, S) and src_len (B,), got src {_shape(src)}, src_len {_shape(src_len)}")
-    if len(src_len) and not 1 <= int(src_len.min()) <= int(src_len.max()) <= src.shape[1]:
-        raise ValueError(f"src_len must be in [1, S={src.shape[1]}], got lengths from {int(src_len.min())} "
-                         f"to {int(src_len.max())}")
+    """`src (B, S)` -> `(memory (B, S, d_model), padding mask (B, S) True = pad,
+    [weights per layer])`."""
+    _check_source(src, src_len)
     pad = ~length_mask(src_len, src.shape[1])
     x, weights = self._embed(src, self.src_emb, self.src_pos), []
     for layer in self.encoder:
@@ -250,25 +364,32 @@ def encode(self: Transformer, src: Tensor, src_len: Tensor, need_weights: bool =
             weights.append(w)
     return self.encoder_norm(x), pad, weights
 
-
+# %% ../nbs/06_transformer.ipynb #1b578bea
 @patch
-def decode(self: Transformer, tgt_in: Tensor, memory: Tensor, src_pad: Tensor, need_weights: bool = False,
-           caches: list[dict] | None = None, offset: int = 0):
-    """`tgt_in (B, T)` -> `(logits (B, T, tgt_vocab), [(self, cross) weights per layer])`, causally masked.
-    With `caches` (one `decoder_cache()` per layer) `tgt_in` continues the `offset` positions decoded so far."""
+def decode(
+    self: Transformer, tgt_in: Tensor, memory: Tensor, src_pad: Tensor,
+    need_weights: bool = False, caches: list[dict] | None = None, offset: int = 0,
+):
+    """`tgt_in (B, T)` -> `(logits (B, T, tgt_vocab), [(self, cross) weights per
+    layer])`, causally masked. With `caches` (one `decoder_cache()` per layer)
+    `tgt_in` continues the `offset` positions decoded so far."""
     if tgt_in.dim() != 2 or tgt_in.shape[0] != memory.shape[0]:
-        raise ValueError(f"tgt_in must be (B, T) with the batch of src: tgt_in {_shape(tgt_in)}, "
-                         f"memory {_shape(memory)}")
+        raise ValueError(
+            f"tgt_in must be (B, T) with the batch of src: tgt_in {_shape(tgt_in)}, "
+            f"memory {_shape(memory)}"
+        )
     x, weights = self._embed(tgt_in, self.tgt_emb, self.tgt_pos, offset), []
     for i, layer in enumerate(self.decoder):
-        x = layer(x, memory, memory_key_padding_mask=src_pad, tgt_is_causal=True, need_weights=need_weights,
-                  cache=None if caches is None else caches[i])
+        x = layer(
+            x, memory, memory_key_padding_mask=src_pad, tgt_is_causal=True,
+            need_weights=need_weights, cache=None if caches is None else caches[i],
+        )
         if need_weights:
             x, w = x
             weights.append(w)
     return self.generator(self.decoder_norm(x)), weights
 
-
+# %% ../nbs/06_transformer.ipynb #49572883
 @patch
 def forward(self: Transformer, src: Tensor, src_len: Tensor, tgt_in: Tensor):
     memory, pad, _ = self.encode(src, src_len)
@@ -276,29 +397,44 @@ def forward(self: Transformer, src: Tensor, src_len: Tensor, tgt_in: Tensor):
 
 
 @patch
-def attention_maps(self: Transformer, src: Tensor, src_len: Tensor, tgt_in: Tensor) -> dict[str, list[Tensor]]:
-    """Every layer's weights, per head: `encoder` `[(B, H, S, S)]`, `decoder_self` `[(B, H, T, T)]`,
-    `decoder_cross` `[(B, H, T, S)]`, one entry per layer."""
+def attention_maps(
+    self: Transformer, src: Tensor, src_len: Tensor, tgt_in: Tensor
+) -> dict[str, list[Tensor]]:
+    """Every layer's weights, per head: `encoder` `[(B, H, S, S)]`, `decoder_self` `[(B,
+    H, T, T)]`, `decoder_cross` `[(B, H, T, S)]`, one entry per layer."""
     with torch.no_grad():
         memory, pad, enc_w = self.encode(src, src_len, need_weights=True)
         _, dec_w = self.decode(tgt_in, memory, pad, need_weights=True)
-    return {"encoder": enc_w, "decoder_self": [s for s, _ in dec_w], "decoder_cross": [c for _, c in dec_w]}
+    return {
+        "encoder": enc_w, "decoder_self": [s for s, _ in dec_w],
+        "decoder_cross": [c for _, c in dec_w],
+    }
 
 # %% ../nbs/06_transformer.ipynb #42269ebe
 @patch
 def start(self: Transformer, memory, use_cache: bool = True) -> list[dict] | None:
-    "The decoder's state before the first token: one empty key/value cache per layer (None: recompute each step)."
+    """The decoder's state before the first token: one empty key/value cache per layer
+    (None: recompute each step)."""
     return [layer.decoder_cache() for layer in self.decoder] if use_cache else None
 
 
 @patch
-def step(self: Transformer, prefix: Tensor, state: list[dict] | None, memory, need_weights: bool = False):
-    """The next token's logits `(B, V)` after `prefix (B, t)`, the caches, and the last layer's cross-attention
-    `(B, S)` (heads averaged) with `need_weights`. With caches only the newest position goes through the decoder."""
+def step(
+    self: Transformer, prefix: Tensor, state: list[dict] | None, memory,
+    need_weights: bool = False,
+):
+    """The next token's logits `(B, V)` after `prefix (B, t)`, the caches, and the last
+    layer's cross-attention `(B, S)` (heads averaged) with `need_weights`. With
+    caches only the newest position goes through the decoder."""
     mem, pad, _ = memory
     if state is None:
         logits, weights = self.decode(prefix, mem, pad, need_weights=need_weights)
     else:
-        logits, weights = self.decode(prefix[:, -1:], mem, pad, need_weights=need_weights, caches=state,
-                                      offset=prefix.shape[1] - 1)
-    return logits[:, -1], state, (weights[-1][1][:, :, -1].mean(1) if need_weights else None)
+        logits, weights = self.decode(
+            prefix[:, -1:], mem, pad, need_weights=need_weights, caches=state,
+            offset=prefix.shape[1] - 1,
+        )
+    return (
+        logits[:, -1], state,
+        (weights[-1][1][:, :, -1].mean(1) if need_weights else None),
+    )

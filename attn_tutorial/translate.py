@@ -18,7 +18,9 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .book import provenance
-from .data import BOS, DATA_DIR, EOS, PAD, SPECIALS, SeqPairs, Vocab, cut, data_missing, pad
+from attn_tutorial.data import (
+    BOS, DATA_DIR, EOS, PAD, SPECIALS, SeqPairs, Vocab, cut, data_missing, pad,
+)
 from .rnn import Seq2Seq
 from .search import beam_search, greedy
 from .train import fit, seed_everything, seq2seq_loss, warmup_rsqrt
@@ -29,13 +31,17 @@ __all__ = ['DING_HOWTO', 'SPLITS', 'UNK', 'load_pairs', 'train_tokenizer', 'voca
            'token_loss', 'translate', 'corpus_scores', 'example_maps', 'main']
 
 # %% ../nbs/10_translation.ipynb #990c2b9f
-DING_HOWTO = "regenerate it with `python data/ding/extract.py` (needs the Debian package trans-de-en)"
+DING_HOWTO = (
+    "regenerate it with `python data/ding/extract.py` (needs the Debian "
+    "package trans-de-en)"
+)
 SPLITS = ("train", "valid", "test")
 
 
 def load_pairs(split: str, path: str | Path | None = None) -> list[tuple[str, str]]:
-    """The (German, English) sentence pairs of `split` ("train", "valid" or "test"), in file order. `path`
-    defaults to the copy shipped in the repository, `data/ding/pairs.tsv`."""
+    """The (German, English) sentence pairs of `split` ("train", "valid" or "test"), in
+    file order. `path` defaults to the copy shipped in the repository,
+    `data/ding/pairs.tsv`."""
     if split not in SPLITS:
         raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
     path = Path(path) if path is not None else DATA_DIR / "ding" / "pairs.tsv"
@@ -50,81 +56,113 @@ UNK = "<unk>"
 
 
 def train_tokenizer(texts: list[str], vocab_size: int = 4000, min_frequency: int = 2):
-    """A BPE `tokenizers.Tokenizer` trained on `texts`: NFC normalisation, word starts marked with `▁`, ids
-    0, 1, 2, 3 = `<pad>`, `<bos>`, `<eos>`, `<unk>`. Deterministic for the same texts."""
-    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
+    """A BPE `tokenizers.Tokenizer` trained on `texts`: NFC normalisation, word starts
+    marked with `▁`, ids 0, 1, 2, 3 = `<pad>`, `<bos>`, `<eos>`, `<unk>`.
+    Deterministic for the same texts."""
+    from tokenizers import (
+        Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers,
+    )
 
     tok = Tokenizer(models.BPE(unk_token=UNK))
     tok.normalizer = normalizers.NFC()
-    # words start with ▁; punctuation is split off so that "Reihe?" and "Reihe" share a token
-    tok.pre_tokenizer = pre_tokenizers.Sequence([pre_tokenizers.Metaspace(), pre_tokenizers.Punctuation()])
+    # words start with ▁; punctuation is split off so that "Reihe?" and "Reihe" share a
+    # token
+    tok.pre_tokenizer = pre_tokenizers.Sequence(
+        [pre_tokenizers.Metaspace(), pre_tokenizers.Punctuation()]
+    )
     tok.decoder = decoders.Metaspace()
-    trainer = trainers.BpeTrainer(vocab_size=vocab_size, min_frequency=min_frequency, show_progress=False,
-                                  special_tokens=[*SPECIALS, UNK])
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size, min_frequency=min_frequency, show_progress=False,
+        special_tokens=[*SPECIALS, UNK],
+    )
     tok.train_from_iterator(texts, trainer)
     return tok
 
 
 def vocab_of(tokenizer) -> Vocab:
     "The tokenizer's vocabulary as a `Vocab` with the same ids."
-    return Vocab([tokenizer.id_to_token(i) for i in range(len(SPECIALS), tokenizer.get_vocab_size())])
+    return Vocab(
+        [
+            tokenizer.id_to_token(i)
+            for i in range(len(SPECIALS), tokenizer.get_vocab_size())
+        ]
+    )
 
 
 def encode_pairs(pairs: list[tuple[str, str]], tokenizer) -> SeqPairs:
-    "Token ids of each pair: source without, target with a final `<eos>` (the decoder learns to stop)."
+    """Token ids of each pair: source without, target with a final `<eos>` (the decoder
+    learns to stop)."""
     src = [torch.tensor(tokenizer.encode(d).ids) for d, _ in pairs]
     tgt = [torch.tensor(tokenizer.encode(e).ids + [EOS]) for _, e in pairs]
     return SeqPairs(src, tgt, vocab_of(tokenizer))
 
 
 def decode_ids(tokenizer, ids) -> str:
-    "Ids (list or 1-D tensor) -> text: `attn_tutorial.data.cut` (to the first `<eos>`, no specials), then BPE."
+    """Ids (list or 1-D tensor) -> text: `attn_tutorial.data.cut` (to the first `<eos>`,
+    no specials), then BPE."""
     return tokenizer.decode(cut(ids))
 
 # %% ../nbs/10_translation.ipynb #6d6cdbd2
-def make_model(kind: str, vocab_size: int, d_model: int = 128, layers: int = 2, heads: int = 4,
-               dim_feedforward: int | None = None, dropout: float = 0.1) -> nn.Module:
-    """"transformer": a `Transformer` with one shared embedding matrix (source, target, output); "rnn": a GRU
-    `Seq2Seq` with additive attention, embeddings and hidden state of width `d_model` (`layers`, `heads`,
-    `dim_feedforward` and `dropout` apply to the Transformer only)."""
+def make_model(
+    kind: str, vocab_size: int, d_model: int = 128, layers: int = 2, heads: int = 4,
+    dim_feedforward: int | None = None, dropout: float = 0.1,
+) -> nn.Module:
+    """ "transformer": a `Transformer` with one shared embedding matrix (source, target,
+    output); "rnn": a GRU `Seq2Seq` with additive attention, embeddings and hidden
+    state of width `d_model` (`layers`, `heads`, `dim_feedforward` and `dropout`
+    apply to the Transformer only)."""
     if kind == "rnn":
         return Seq2Seq(vocab_size, d_model, d_model, attention=True)
     if kind != "transformer":
         raise ValueError(f"kind must be 'transformer' or 'rnn', got {kind!r}")
-    model = Transformer(vocab_size, vocab_size, d_model=d_model, nhead=heads, num_encoder_layers=layers,
-                        num_decoder_layers=layers, dim_feedforward=dim_feedforward or 4 * d_model,
-                        dropout=dropout, tie_embeddings=True)
+    model = Transformer(
+        vocab_size, vocab_size, d_model=d_model, nhead=heads, num_encoder_layers=layers,
+        num_decoder_layers=layers, dim_feedforward=dim_feedforward or 4 * d_model,
+        dropout=dropout, tie_embeddings=True,
+    )
     model.src_emb.weight = model.tgt_emb.weight
     return model
 
-
+# %% ../nbs/10_translation.ipynb #4827dae5
 @torch.no_grad()
 def token_loss(model: nn.Module, pairs: SeqPairs, batch_size: int = 250) -> float:
-    "Mean cross-entropy per target token (nats, no smoothing) of `model` on `pairs`, teacher-forced."
+    """Mean cross-entropy per target token (nats, no smoothing) of `model` on `pairs`,
+    teacher-forced."""
     total, count = 0.0, 0
     device = next(model.parameters()).device
     for b in pairs.batches(batch_size):
         b = b.to(device)
         logits = model(b.src, b.src_len, b.tgt_in)[0]
-        total += F.cross_entropy(logits.flatten(0, 1), b.tgt_out.flatten(), ignore_index=PAD, reduction="sum").item()
+        total += F.cross_entropy(
+            logits.flatten(0, 1), b.tgt_out.flatten(), ignore_index=PAD, reduction="sum"
+        ).item()
         count += int((b.tgt_out != PAD).sum())
     return total / count
 
 # %% ../nbs/10_translation.ipynb #c987bc38
 @torch.no_grad()
-def translate(model: nn.Module, tokenizer, sentences: list[str], beam_size: int = 1, batch_size: int = 100,
-              max_len: int | None = None, length_penalty: float = 0.0) -> list[str]:
-    """Translate `sentences` with greedy decoding, or beam search with `beam_size` > 1 (`attn_tutorial.search`,
-    for any of the book's models). Output length is capped at `max_len` tokens (default: 1.5 x the source
-    length + 5)."""
+def translate(
+    model: nn.Module, tokenizer, sentences: list[str], beam_size: int = 1,
+    batch_size: int = 100, max_len: int | None = None, length_penalty: float = 0.0,
+) -> list[str]:
+    """Translate `sentences` with greedy decoding, or beam search with `beam_size` > 1
+    (`attn_tutorial.search`, for any of the book's models). Output length is capped
+    at `max_len` tokens (default: 1.5 x the source length + 5)."""
     was_training, device = model.training, next(model.parameters()).device
     model.eval()
     out = []
     for i in range(0, len(sentences), batch_size):
-        src, src_len = pad([torch.tensor(tokenizer.encode(s).ids or [EOS]) for s in sentences[i:i + batch_size]])
+        src, src_len = pad(
+            [
+                torch.tensor(tokenizer.encode(s).ids or [EOS])
+                for s in sentences[i : i + batch_size]
+            ]
+        )
         src, src_len = src.to(device), src_len.to(device)
         steps = max_len or int(1.5 * src_len.max().item()) + 5
-        found = beam_search(model, src, src_len, steps, beam_size, length_penalty=length_penalty)
+        found = beam_search(
+            model, src, src_len, steps, beam_size, length_penalty=length_penalty
+        )
         out += [decode_ids(tokenizer, t) for t in found.tokens]
     model.train(was_training)
     return out
@@ -135,38 +173,75 @@ def corpus_scores(hypotheses: list[str], references: list[str]) -> dict[str, flo
     import sacrebleu
 
     if len(hypotheses) != len(references):
-        raise ValueError(f"need one hypothesis per reference, got {len(hypotheses)} and {len(references)}")
-    return {"bleu": sacrebleu.corpus_bleu(hypotheses, [references]).score,
-            "chrf": sacrebleu.corpus_chrf(hypotheses, [references]).score}
+        raise ValueError(
+            f"need one hypothesis per reference, got {len(hypotheses)} and "
+            f"{len(references)}"
+        )
+    return {
+        "bleu": sacrebleu.corpus_bleu(hypotheses, [references]).score,
+        "chrf": sacrebleu.corpus_chrf(hypotheses, [references]).score,
+    }
 
 # %% ../nbs/10_translation.ipynb #d8986d71
-def _parse(argv=None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m attn_tutorial.translate",
-                                description="Train a German->English translation model on the Ding pairs.")
+def _training_options(p: argparse.ArgumentParser) -> None:
+    "The model's and the optimiser's options of the script, added to `p`."
     p.add_argument("--model", choices=("transformer", "rnn"), default="transformer")
-    p.add_argument("--minutes", type=float, default=20.0, help="training time (the run stops at whichever of "
-                   "--minutes and --steps comes first)")
-    p.add_argument("--steps", type=int, default=None, help="at most this many optimizer steps")
+    p.add_argument(
+        "--minutes",
+        type=float,
+        default=20.0,
+        help="training time (the run stops at whichever of "
+        "--minutes and --steps comes first)",
+    )
+    p.add_argument(
+        "--steps", type=int, default=None, help="at most this many optimizer steps"
+    )
     p.add_argument("--d-model", type=int, default=128)
     p.add_argument("--layers", type=int, default=3)
     p.add_argument("--heads", type=int, default=4)
     p.add_argument("--dropout", type=float, default=0.2)
     p.add_argument("--smoothing", type=float, default=0.1)
     p.add_argument("--vocab-size", type=int, default=4000)
-    p.add_argument("--batch-size", type=int, default=64, help="pairs per step, over all processes")
+    p.add_argument(
+        "--batch-size", type=int, default=64, help="pairs per step, over all processes"
+    )
     p.add_argument("--lr", type=float, default=1e-3)
-    p.add_argument("--warmup", type=int, default=400, help="steps of linear warm-up, then 1/sqrt(step) decay")
-    p.add_argument("--eval-every", type=int, default=1000, help="steps between validation BLEU measurements")
+    p.add_argument(
+        "--warmup", type=int, default=400,
+        help="steps of linear warm-up, then 1/sqrt(step) decay",
+    )
+
+# %% ../nbs/10_translation.ipynb #c89a4fb9
+def _parse(argv=None) -> argparse.Namespace:
+    "The script's command line: `_training_options`, then evaluation and output."
+    p = argparse.ArgumentParser(
+        prog="python -m attn_tutorial.translate",
+        description="Train a German->English translation model on the Ding pairs.",
+    )
+    _training_options(p)
+    p.add_argument(
+        "--eval-every", type=int, default=1000,
+        help="steps between validation BLEU measurements",
+    )
     p.add_argument("--beam", type=int, default=4)
-    p.add_argument("--limit", type=int, default=None, help="use only the first N training pairs (quick checks)")
-    p.add_argument("--eval-limit", type=int, default=None, help="use only the first N valid/test pairs")
+    p.add_argument(
+        "--limit", type=int, default=None,
+        help="use only the first N training pairs (quick checks)",
+    )
+    p.add_argument(
+        "--eval-limit", type=int, default=None,
+        help="use only the first N valid/test pairs",
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default="runs/translate")
-    p.add_argument("--results", default=None, help="where to write results JSON (default: OUT/results.json)")
+    p.add_argument(
+        "--results", default=None,
+        help="where to write results JSON (default: OUT/results.json)",
+    )
     p.add_argument("--no-progress", action="store_true")
     return p.parse_args(argv)
 
-
+# %% ../nbs/10_translation.ipynb #452089dc
 def _digest(model: nn.Module) -> str:
     "SHA-256 of every parameter's bytes: equal digests mean bit-identical weights."
     return _digest_state(model.state_dict())
@@ -182,88 +257,167 @@ def _digest_state(state: dict) -> str:
 # %% ../nbs/10_translation.ipynb #823b86c6
 @torch.no_grad()
 def example_maps(model: nn.Module, tokenizer, sentences: list[str]) -> list[dict]:
-    """For each sentence: source tokens, the greedy translation's tokens and the cross-attention weights
-    `(T, S)` of each decoder layer averaged over heads (RNN: its one attention), as nested lists."""
+    """For each sentence: source tokens, the greedy translation's tokens and the
+    cross-attention weights `(T, S)` of each decoder layer averaged over heads (RNN:
+    its one attention), as nested lists."""
     model.eval()
     out = []
     for s in sentences:
         src = torch.tensor([tokenizer.encode(s).ids])
         src_len = torch.tensor([src.shape[1]])
-        hyp = greedy(model, src, src_len, int(1.5 * src.shape[1]) + 5).tokens[0].tolist()
-        hyp = hyp[:hyp.index(EOS) + 1] if EOS in hyp else hyp
-        tgt_in = torch.tensor([[BOS] + hyp[:-1]])                       # <bos> + the output so far
+        hyp = (
+            greedy(model, src, src_len, int(1.5 * src.shape[1]) + 5).tokens[0].tolist()
+        )
+        hyp = hyp[: hyp.index(EOS) + 1] if EOS in hyp else hyp
+        # <bos> + the output so far
+        tgt_in = torch.tensor([[BOS] + hyp[:-1]])
         if isinstance(model, Transformer):
-            maps = [w[0].mean(0).tolist() for w in model.attention_maps(src, src_len, tgt_in)["decoder_cross"]]
+            maps = [
+                w[0].mean(0).tolist()
+                for w in model.attention_maps(src, src_len, tgt_in)["decoder_cross"]
+            ]
         else:
             maps = [model(src, src_len, tgt_in)[1][0].tolist()]
-        out.append(dict(source=s, translation=decode_ids(tokenizer, hyp),
-                        source_tokens=[tokenizer.id_to_token(i) for i in src[0].tolist()],
-                        target_tokens=[tokenizer.id_to_token(i) for i in hyp], cross_attention=maps))
+        out.append(
+            dict(
+                source=s, translation=decode_ids(tokenizer, hyp),
+                source_tokens=[tokenizer.id_to_token(i) for i in src[0].tolist()],
+                target_tokens=[tokenizer.id_to_token(i) for i in hyp],
+                cross_attention=maps,
+            )
+        )
     return out
 
 # %% ../nbs/10_translation.ipynb #0771f50f
-def main(argv=None) -> dict | None:
-    "Train (`attn_tutorial.train.fit`), evaluate and save (see `_parse`); returns the results on the first process."
-    import torch.distributed as dist
+def _setup(a: argparse.Namespace, rank: int, world: int):
+    """The run's data, tokenizer and model: -> tokenizer, model, this process's shard
+    of the training pairs (encoded), the valid and test pairs."""
+    train = load_pairs("train")[: a.limit]
+    valid, test = (
+        load_pairs("valid")[: a.eval_limit], load_pairs("test")[: a.eval_limit],
+    )
+    tokenizer = train_tokenizer(
+        [d for d, _ in train] + [e for _, e in train], a.vocab_size
+    )
+    model = make_model(
+        a.model, tokenizer.get_vocab_size(), a.d_model, a.layers, a.heads,
+        dropout=a.dropout,
+    )
+    # each process its own shard
+    shard = encode_pairs(train[rank::world], tokenizer)
+    return tokenizer, model, shard, valid, test
 
-    a, argv = _parse(argv), sys.argv[1:] if argv is None else list(argv)
-    world, rank = int(os.environ.get("WORLD_SIZE", "1")), int(os.environ.get("RANK", "0"))
-    if world > 1:
-        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
-    device = torch.device(f"cuda:{int(os.environ.get('LOCAL_RANK', '0'))}" if torch.cuda.is_available() else "cpu")
-    seed_everything(a.seed)                                  # the same initial weights on every process
-    train = load_pairs("train")[:a.limit]
-    valid, test = load_pairs("valid")[:a.eval_limit], load_pairs("test")[:a.eval_limit]
-    tokenizer = train_tokenizer([d for d, _ in train] + [e for _, e in train], a.vocab_size)
-    model = make_model(a.model, tokenizer.get_vocab_size(), a.d_model, a.layers, a.heads, dropout=a.dropout)
-    shard = encode_pairs(train[rank::world], tokenizer)      # each process its own shard
-    bleu = lambda m: {"bleu": corpus_scores(translate(m, tokenizer, [d for d, _ in valid]), [e for _, e in valid])["bleu"]}
-    hist = fit(model, partial(seq2seq_loss, smoothing=a.smoothing),
-               shard.batches(max(a.batch_size // world, 1), shuffle=True, bucket=True, seed=a.seed + rank),
-               a.steps, seconds=60 * a.minutes, lr=a.lr, betas=(0.9, 0.98), schedule=warmup_rsqrt(a.warmup),
-               eval_fn=bleu, eval_every=a.eval_every, keep_best="bleu", device=device,
-               progress=not a.no_progress, desc=f"{a.model} x{world}")
-    final = _digest(model) if hist.final_state is None else _digest_state(hist.final_state)
-    digests = [None] * world
-    if world > 1:
-        dist.all_gather_object(digests, final)
-    else:
-        digests = [final]
-    results = _evaluate_and_save(a, argv, model, tokenizer, test, hist, digests, world) if rank == 0 else None
-    if world > 1:
-        dist.destroy_process_group()
-    return results
+
+def _train(a, model, tokenizer, shard, valid, rank: int, world: int, device):
+    """`attn_tutorial.train.fit` with the run's schedule, validation BLEU every
+    `a.eval_every` steps, the best weights kept; -> its history."""
+    bleu = lambda m: {
+        "bleu": corpus_scores(
+            translate(m, tokenizer, [d for d, _ in valid]), [e for _, e in valid]
+        )["bleu"]
+    }
+    return fit(
+        model,
+        partial(seq2seq_loss, smoothing=a.smoothing),
+        shard.batches(
+            max(a.batch_size // world, 1), shuffle=True, bucket=True, seed=a.seed + rank
+        ),
+        a.steps,
+        seconds=60 * a.minutes,
+        lr=a.lr,
+        betas=(0.9, 0.98),
+        schedule=warmup_rsqrt(a.warmup),
+        eval_fn=bleu,
+        eval_every=a.eval_every,
+        keep_best="bleu",
+        device=device,
+        progress=not a.no_progress,
+        desc=f"{a.model} x{world}",
+    )
 
 # %% ../nbs/10_translation.ipynb #cb66d035
-def _evaluate_and_save(a, argv, model, tokenizer, test, hist, digests, world) -> dict:
-    "Test BLEU/chrF (greedy and beam), example maps, checkpoint and results JSON, with the run's provenance."
-    from safetensors.torch import save_model
-
+def _evaluate(a, argv, model, tokenizer, test, hist, digests, world) -> dict:
+    """The run's results: the validation curve, test BLEU/chrF (greedy and beam) with
+    the translations, example maps, and the run's provenance."""
     src, ref = [d for d, _ in test], [e for _, e in test]
-    curve = [dict(step=s, seconds=t, train_loss=hist.losses[s - 1], valid_bleu=e["bleu"])
-             for s, t, e in zip(hist.eval_steps, hist.eval_seconds, hist.evals)]
-    results = dict(args=vars(a), provenance=provenance("attn_tutorial.translate", argv), world_size=world,
-                   steps=len(hist.steps), train_seconds=hist.seconds,
-                   parameters=sum(p.numel() for p in model.parameters()), rank_digests=digests,
-                   final_digest=digests[0], curve=curve, best_valid_bleu=max(hist.metric("bleu")), test={})
+    curve = [
+        dict(step=s, seconds=t, train_loss=hist.losses[s - 1], valid_bleu=e["bleu"])
+        for s, t, e in zip(hist.eval_steps, hist.eval_seconds, hist.evals)
+    ]
+    results = dict(
+        args=vars(a), provenance=provenance("attn_tutorial.translate", argv),
+        world_size=world, steps=len(hist.steps), train_seconds=hist.seconds,
+        parameters=sum(p.numel() for p in model.parameters()), rank_digests=digests,
+        final_digest=digests[0], curve=curve, best_valid_bleu=max(hist.metric("bleu")),
+        test={},
+    )
     for beam in sorted({1, a.beam}):
         t0 = time.perf_counter()
         hyps = translate(model, tokenizer, src, beam_size=beam)
-        results["test"][f"beam{beam}"] = dict(corpus_scores(hyps, ref), seconds=time.perf_counter() - t0)
+        results["test"][f"beam{beam}"] = dict(
+            corpus_scores(hyps, ref), seconds=time.perf_counter() - t0
+        )
         results.setdefault("translations", {})[f"beam{beam}"] = hyps
     results["examples"] = example_maps(model, tokenizer, src[:6])
+    return results
+
+
+def _save(a, model, tokenizer, results: dict) -> None:
+    "Checkpoint, tokenizer, configuration and results JSON."
+    from safetensors.torch import save_model
+
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
-    save_model(model, str(out / "model.safetensors"))     # handles the tied (shared) embedding matrix
+    # handles the tied (shared) embedding matrix
+    save_model(model, str(out / "model.safetensors"))
     tokenizer.save(str(out / "tokenizer.json"))
     (out / "config.json").write_text(json.dumps(vars(a), indent=1))
     path = Path(a.results) if a.results else out / "results.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(results, indent=1, ensure_ascii=False))
-    print(f"test BLEU {results['test']['beam1']['bleu']:.2f} (greedy); results in {path}, weights in {out}")
+    print(
+        f"test BLEU {results['test']['beam1']['bleu']:.2f} (greedy); results in "
+        f"{path}, weights in {out}"
+    )
+
+# %% ../nbs/10_translation.ipynb #ef46fd4d
+def main(argv=None) -> dict | None:
+    """Train (`attn_tutorial.train.fit`), evaluate and save (see `_parse`); returns the
+    results on the first process."""
+    import torch.distributed as dist
+
+    a, argv = _parse(argv), sys.argv[1:] if argv is None else list(argv)
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    rank = int(os.environ.get("RANK", "0"))
+    if world > 1:
+        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+    device = torch.device(
+        f"cuda:{int(os.environ.get('LOCAL_RANK', '0'))}"
+        if torch.cuda.is_available()
+        else "cpu"
+    )
+    # the same initial weights on every process
+    seed_everything(a.seed)
+    tokenizer, model, shard, valid, test = _setup(a, rank, world)
+    hist = _train(a, model, tokenizer, shard, valid, rank, world, device)
+    final = (
+        _digest(model) if hist.final_state is None else _digest_state(hist.final_state)
+    )
+    digests = [None] * world
+    if world > 1:
+        dist.all_gather_object(digests, final)
+    else:
+        digests = [final]
+    results = None
+    if rank == 0:
+        results = _evaluate(a, argv, model, tokenizer, test, hist, digests, world)
+        _save(a, model, tokenizer, results)
+    if world > 1:
+        dist.destroy_process_group()
     return results
 
 # %% ../nbs/10_translation.ipynb #8eb3b019
 #| eval: false
-if __name__ == "__main__" and "ipykernel" not in sys.modules:   # a notebook's kernel is __main__ too
+# a notebook's kernel is __main__ too
+if __name__ == "__main__" and "ipykernel" not in sys.modules:
     main()

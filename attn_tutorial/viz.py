@@ -15,63 +15,107 @@ __all__ = ['HEAD_COLORS', 'plot_attention', 'AttentionView', 'attention_view']
 
 # %% ../nbs/90_viz.ipynb #7c056ae7
 def _as_map(weights) -> np.ndarray:
-    "`weights` (a tensor or array) as a float numpy array, with leading dims of size 1 dropped."
-    if hasattr(weights, "detach"):  # a torch tensor, possibly on a GPU or requiring grad
+    """`weights` (a tensor or array) as a float numpy array, with leading dims of size 1
+    dropped."""
+    # a torch tensor, possibly on a GPU or requiring grad
+    if hasattr(weights, "detach"):
         weights = weights.detach().float().cpu().numpy()
     w = np.asarray(weights, dtype=float)
     while w.ndim > 2 and w.shape[0] == 1:
         w = w[0]
     return w
 
-# %% ../nbs/90_viz.ipynb #2993e433
-def plot_attention(
-    weights,                                    # (L, S) tensor or array; leading dims of size 1 are dropped
-    query_labels: Sequence[str] | None = None,  # L labels for the rows
-    key_labels: Sequence[str] | None = None,    # S labels for the columns
-    ax: plt.Axes | None = None,                 # draw here; a new figure when None
-    *,
-    title: str | None = None,
-    annotate: bool | None = None,               # write the weights in the cells; default: map of at most 12 x 12
-    fmt: str = ".2f",                           # format of the written weights
-    cmap: str = "viridis",
-    vmin: float = 0.0,                          # weights lie in [0, 1]: starting at 0 keeps maps comparable
-    vmax: float | None = None,                  # default: the largest weight
-    colorbar: bool = True,
-    colorbar_label: str = "attention weight",   # what the colours measure, when the map is not attention weights
-) -> plt.Axes:
-    """Draw one attention map `(L, S)` as a heatmap, one row per query and one column per key; return the Axes.
-
-    Raises ValueError when `weights` is not one map (select one first, e.g. `weights[0, head]`) or when the
-    labels do not match its shape.
-    """
+# %% ../nbs/90_viz.ipynb #a9d1e5f0
+def _one_map(weights, query_labels, key_labels) -> np.ndarray:
+    "`weights` as one `(L, S)` array, checked against its labels."
     w = _as_map(weights)
     if w.ndim != 2:
-        raise ValueError(f"weights must be one map (L, S), got shape {w.shape}; select one, e.g. weights[0, head]")
-    L, S = w.shape
-    for name, labels, n in (("query_labels", query_labels, L), ("key_labels", key_labels, S)):
+        raise ValueError(
+            f"weights must be one map (L, S), got shape {w.shape}; select one, e.g. "
+            "weights[0, head]"
+        )
+    for name, labels, n in (
+        ("query_labels", query_labels, w.shape[0]),
+        ("key_labels", key_labels, w.shape[1]),
+    ):
         if labels is not None and len(labels) != n:
-            raise ValueError(f"{name} has {len(labels)} labels but weights of shape {w.shape} = (L, S) need {n}")
+            raise ValueError(
+                f"{name} has {len(labels)} labels but weights of shape {w.shape} "
+                f"= (L, S) need {n}"
+            )
+    return w
+
+
+def _write_weights(ax: plt.Axes, w: np.ndarray, fmt: str, vmin: float, vmax: float):
+    """Write each weight in its cell: white on viridis' dark low end, black on the
+    bright."""
+    middle = (vmin + vmax) / 2
+    for i in range(w.shape[0]):
+        for j in range(w.shape[1]):
+            colour = "black" if w[i, j] > middle else "white"
+            ax.text(
+                j, i, format(w[i, j], fmt), ha="center", va="center", fontsize=8,
+                color=colour,
+            )
+
+
+def _token_axes(ax: plt.Axes, query_labels, key_labels) -> None:
+    "Token labels on the axes; without labels, integer positions (never 2.5)."
+    from matplotlib.ticker import MaxNLocator
+
+    if key_labels is not None:
+        long = max((len(str(t)) for t in key_labels), default=0) > 2
+        ax.set_xticks(
+            range(len(key_labels)), [str(t) for t in key_labels],
+            rotation=90 if long else 0,
+        )
+    else:
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    if query_labels is not None:
+        ax.set_yticks(range(len(query_labels)), [str(t) for t in query_labels])
+    else:
+        ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_xlabel("key")
+    ax.set_ylabel("query")
+
+# %% ../nbs/90_viz.ipynb #2993e433
+def plot_attention(
+    # (L, S) tensor or array; leading dims of size 1 are dropped
+    weights,
+    query_labels: Sequence[str] | None = None,  # L labels for the rows
+    key_labels: Sequence[str] | None = None,  # S labels for the columns
+    ax: plt.Axes | None = None,  # draw here; a new figure when None
+    *,
+    title: str | None = None,
+    # write the weights in the cells; default: map of at most 12 x 12
+    annotate: bool | None = None,
+    fmt: str = ".2f",  # format of the written weights
+    cmap: str = "viridis",
+    # weights lie in [0, 1]: starting at 0 keeps maps comparable
+    vmin: float = 0.0,
+    vmax: float | None = None,  # default: the largest weight
+    colorbar: bool = True,
+    # what the colours measure, when the map is not attention weights
+    colorbar_label: str = "attention weight",
+) -> plt.Axes:
+    """Draw one attention map `(L, S)` as a heatmap, one row per query and one column
+    per key; return the Axes.
+
+    Raises ValueError when `weights` is not one map (select one first, e.g. `weights[0,
+    head]`) or when the labels do not match its shape.
+    """
+    w = _one_map(weights, query_labels, key_labels)
+    L, S = w.shape
     if ax is None:
         _, ax = plt.subplots(figsize=(min(2.0 + 0.55 * S, 12), min(1.2 + 0.45 * L, 10)))
     vmax = float(w.max()) if vmax is None else vmax
     vmax = max(vmax, vmin + 1e-12)  # an all-zero map still gets a valid colour scale
-    image = ax.imshow(w, cmap=cmap, vmin=vmin, vmax=vmax, aspect="auto", interpolation="nearest")
-    if annotate is None:
-        annotate = L <= 12 and S <= 12
-    if annotate:
-        middle = (vmin + vmax) / 2
-        for i in range(L):
-            for j in range(S):
-                # viridis is dark at the low end: white text there, black on the bright cells
-                ax.text(j, i, format(w[i, j], fmt), ha="center", va="center", fontsize=8,
-                        color="black" if w[i, j] > middle else "white")
-    if key_labels is not None:
-        long = max((len(str(t)) for t in key_labels), default=0) > 2
-        ax.set_xticks(range(S), [str(t) for t in key_labels], rotation=90 if long else 0)
-    if query_labels is not None:
-        ax.set_yticks(range(L), [str(t) for t in query_labels])
-    ax.set_xlabel("key")
-    ax.set_ylabel("query")
+    image = ax.imshow(
+        w, cmap=cmap, vmin=vmin, vmax=vmax, aspect="auto", interpolation="nearest"
+    )
+    if annotate if annotate is not None else (L <= 12 and S <= 12):
+        _write_weights(ax, w, fmt, vmin, vmax)
+    _token_axes(ax, query_labels, key_labels)
     if title:
         ax.set_title(title)
     if colorbar:
@@ -85,110 +129,179 @@ import json
 from pathlib import Path
 
 # 12 distinguishable colours (tab10 plus two), readable on a light and on a dark page
-HEAD_COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b",
-               "#e377c2", "#7f7f7f", "#bcbd22", "#17becf", "#393b79", "#b5cf6b")
+HEAD_COLORS = (
+    "#1f77b4",
+    "#ff7f0e",
+    "#2ca02c",
+    "#d62728",
+    "#9467bd",
+    "#8c564b",
+    "#e377c2",
+    "#7f7f7f",
+    "#bcbd22",
+    "#17becf",
+    "#393b79",
+    "#b5cf6b",
+)
 
 
 def _as_layers(weights) -> np.ndarray:
     "`weights` in any of the accepted shapes, as a float array `(layers, H, L, S)`."
     if isinstance(weights, (list, tuple)):
         if not weights:
-            raise ValueError("weights is an empty list: give one (H, L, S) map per layer")
-        per_layer = [_as_map(w) for w in weights]        # drops leading dims of size 1: (1, H, L, S) -> (H, L, S)
+            raise ValueError(
+                "weights is an empty list: give one (H, L, S) map per layer"
+            )
+        # drops leading dims of size 1: (1, H, L, S) -> (H, L, S)
+        per_layer = [_as_map(w) for w in weights]
         per_layer = [w[None] if w.ndim == 2 else w for w in per_layer]
         shapes = {w.shape for w in per_layer}
         if len(shapes) > 1 or per_layer[0].ndim != 3:
-            raise ValueError(f"every layer must be one (H, L, S) map of the same shape, got {[w.shape for w in per_layer]}")
+            raise ValueError(
+                "every layer must be one (H, L, S) map of the same shape, got "
+                f"{[w.shape for w in per_layer]}"
+            )
         w = np.stack(per_layer)
     else:
-        w = _as_map(weights)                            # drops leading dims of size 1: (1, 1, L, S) -> (L, S)
-        w = {2: lambda a: a[None, None], 3: lambda a: a[None], 4: lambda a: a}.get(w.ndim, lambda a: a)(w)
-        if w.ndim == 5 and w.shape[1] == 1:            # stacked (layers, 1, H, L, S): one batch element
+        # drops leading dims of size 1: (1, 1, L, S) -> (L, S)
+        w = _as_map(weights)
+        w = {2: lambda a: a[None, None], 3: lambda a: a[None], 4: lambda a: a}.get(
+            w.ndim, lambda a: a
+        )(w)
+        # stacked (layers, 1, H, L, S): one batch element
+        if w.ndim == 5 and w.shape[1] == 1:
             w = w[:, 0]
     if w.ndim != 4:
-        raise ValueError(f"weights must be (L, S), (H, L, S), (layers, H, L, S) or a list of per-layer (H, L, S); "
-                         f"got shape {w.shape}")
+        raise ValueError(
+            "weights must be (L, S), (H, L, S), (layers, H, L, S) or a list of "
+            "per-layer (H, L, S); "
+            f"got shape {w.shape}"
+        )
     if not np.isfinite(w).all():
         raise ValueError(f"weights of shape {w.shape} contain NaN or inf")
     return w
 
 # %% ../nbs/90_viz.ipynb #4fa703cb
 def _asset(name: str) -> str:
-    "A file of `attn_tutorial/assets/`, shipped with the package (package data), as text."
-    return resources.files("attn_tutorial").joinpath("assets", name).read_text(encoding="utf-8")
+    """A file of `attn_tutorial/assets/`, shipped with the package (package data), as
+    text."""
+    return (
+        resources.files("attn_tutorial")
+        .joinpath("assets", name)
+        .read_text(encoding="utf-8")
+    )
 
 
 _VIEW_CSS, _VIEW_JS = _asset("view.css"), _asset("view.js")
 
 # %% ../nbs/90_viz.ipynb #8e1cb741
 class AttentionView:
-    """Interactive attention weights: tokens on both sides, layers, heads and kinds of attention to choose from.
+    """Interactive attention weights: tokens on both sides, layers, heads and kinds of
+    attention to choose from.
 
-    Build it with `attention_view` (or `AttentionView().add(...)` for several kinds). Shown as HTML in Jupyter and
-    in the book; `save("x.html")` writes a standalone page, `save("x.png" | "x.svg" | "x.pdf")` a static figure.
+    Build it with `attention_view` (or `AttentionView().add(...)` for several kinds).
+    Shown as HTML in Jupyter and in the book; `save("x.html")` writes a standalone page,
+    `save("x.png" | "x.svg" | "x.pdf")` a static figure.
     """
 
     def __init__(self, title: str | None = None):
         self.title, self.entries = title, []
 
-    def add(self,
-            weights,                                     # (L, S), (H, L, S), (layers, H, L, S) or [(H, L, S)] * layers
-            query_tokens: Sequence[str],                 # L tokens, drawn on the left
-            key_tokens: Sequence[str] | None = None,     # S tokens, drawn on the right; default: the query tokens
-            *,
-            name: str = "attention",                     # the kind of attention, e.g. "cross-attention"
-            layer: int = -1,                             # layer shown first (negative counts from the last)
-            layer_names: Sequence[str] | None = None,
-            head_names: Sequence[str] | None = None,
-    ) -> "AttentionView":
-        "Add one kind of attention; returns the view, so that calls chain."
-        w = _as_layers(weights)
-        n_layers, n_heads, L, S = w.shape
-        key_tokens = query_tokens if key_tokens is None else key_tokens
-        if len(query_tokens) != L or len(key_tokens) != S:
-            raise ValueError(f"weights of shape {w.shape} = (layers, H, L, S) need {L} query and {S} key tokens, "
-                             f"got {len(query_tokens)} and {len(key_tokens)}")
-        layer_names = list(layer_names or [f"layer {i + 1}" for i in range(n_layers)])
-        head_names = list(head_names or [f"head {h + 1}" for h in range(n_heads)])
-        if len(layer_names) != n_layers or len(head_names) != n_heads:
-            raise ValueError(f"weights of shape {w.shape} need {n_layers} layer names and {n_heads} head names, "
-                             f"got {len(layer_names)} and {len(head_names)}")
-        if not -n_layers <= layer < n_layers:
-            raise ValueError(f"layer {layer} is out of range for {n_layers} layers")
-        self.entries.append(dict(name=name, queries=[str(t) for t in query_tokens], keys=[str(t) for t in key_tokens],
-                                 weights=w, layer=layer % n_layers, layer_names=layer_names, head_names=head_names))
-        return self
+# %% ../nbs/90_viz.ipynb #a279099a
+@patch
+def add(
+    self: AttentionView,
+    # (L, S), (H, L, S), (layers, H, L, S) or [(H, L, S)] * layers
+    weights,
+    query_tokens: Sequence[str],  # L tokens, drawn on the left
+    # S tokens, drawn on the right; default: the query tokens
+    key_tokens: Sequence[str] | None = None,
+    *,
+    # the kind of attention, e.g. "cross-attention"
+    name: str = "attention",
+    # layer shown first (negative counts from the last)
+    layer: int = -1,
+    layer_names: Sequence[str] | None = None,
+    head_names: Sequence[str] | None = None,
+) -> "AttentionView":
+    "Add one kind of attention; returns the view, so that calls chain."
+    w = _as_layers(weights)
+    n_layers, n_heads, L, S = w.shape
+    key_tokens = query_tokens if key_tokens is None else key_tokens
+    if len(query_tokens) != L or len(key_tokens) != S:
+        raise ValueError(
+            f"weights of shape {w.shape} = (layers, H, L, S) need {L} query and "
+            f"{S} key tokens, "
+            f"got {len(query_tokens)} and {len(key_tokens)}"
+        )
+    layer_names = list(layer_names or [f"layer {i + 1}" for i in range(n_layers)])
+    head_names = list(head_names or [f"head {h + 1}" for h in range(n_heads)])
+    if len(layer_names) != n_layers or len(head_names) != n_heads:
+        raise ValueError(
+            f"weights of shape {w.shape} need {n_layers} layer names and "
+            f"{n_heads} head names, "
+            f"got {len(layer_names)} and {len(head_names)}"
+        )
+    if not -n_layers <= layer < n_layers:
+        raise ValueError(f"layer {layer} is out of range for {n_layers} layers")
+    self.entries.append(
+        dict(
+            name=name, queries=[str(t) for t in query_tokens],
+            keys=[str(t) for t in key_tokens], weights=w, layer=layer % n_layers,
+            layer_names=layer_names, head_names=head_names,
+        )
+    )
+    return self
 
-    def __repr__(self) -> str:
-        kinds = ", ".join(f"{e['name']} {tuple(e['weights'].shape)}" for e in self.entries)
-        return f"AttentionView({kinds})"
+
+@patch
+def __repr__(self: AttentionView) -> str:
+    kinds = ", ".join(f"{e['name']} {tuple(e['weights'].shape)}" for e in self.entries)
+    return f"AttentionView({kinds})"
 
 # %% ../nbs/90_viz.ipynb #0343f41b
 @patch
 def _data(self: AttentionView) -> dict:
-    "What the JavaScript draws: weights as integers in thousandths, to keep pages small."
-    return dict(title=self.title, colors=HEAD_COLORS, entries=[dict(
-        name=e["name"], queries=e["queries"], keys=e["keys"], shape=list(e["weights"].shape),
-        w=np.rint(e["weights"] * 1000).astype(int).ravel().tolist(), layer=e["layer"],
-        layer_names=e["layer_names"], head_names=e["head_names"]) for e in self.entries])
-
+    """What the JavaScript draws: weights as integers in thousandths, to keep pages
+    small."""
+    return dict(
+        title=self.title,
+        colors=HEAD_COLORS,
+        entries=[
+            dict(
+                name=e["name"], queries=e["queries"], keys=e["keys"],
+                shape=list(e["weights"].shape),
+                w=np.rint(e["weights"] * 1000).astype(int).ravel().tolist(),
+                layer=e["layer"], layer_names=e["layer_names"],
+                head_names=e["head_names"],
+            )
+            for e in self.entries
+        ],
+    )
 
 
 @patch
 def html(self: AttentionView) -> str:
-    "The view as an HTML fragment: a `div`, its data as JSON, its style and its script; nothing external."
+    """The view as an HTML fragment: a `div`, its data as JSON, its style and its
+    script; nothing external."""
     if not self.entries:
-        raise ValueError("the view is empty: add attention weights with .add(weights, tokens)")
-    data = json.dumps(self._data(), separators=(",", ":")).replace("</", "<\\/")  # a token may contain "</script>"
-    # the id is a digest of the data: the same view renders the same HTML; the count keeps repeats on a page apart
+        raise ValueError(
+            "the view is empty: add attention weights with .add(weights, tokens)"
+        )
+    # a token may contain "</script>"
+    data = json.dumps(self._data(), separators=(",", ":")).replace("</", "<\\/")
+    # the id is a digest of the data: the same view renders the same HTML; the count
+    # keeps repeats on a page apart
     AttentionView._count = getattr(AttentionView, "_count", 0) + 1
-    uid = f"attn-view-{hashlib.sha1(data.encode()).hexdigest()[:10]}-{AttentionView._count}"
-    return (f'<div class="attn-view" id="{uid}">'
-            f'<style>{_VIEW_CSS}</style>'
-            f'<script type="application/json" class="attn-data">{data}</script>'
-            f'<noscript>This interactive attention view needs JavaScript.</noscript></div>'
-            f'<script>({_VIEW_JS})("{uid}");</script>')
-
+    digest = hashlib.sha1(data.encode()).hexdigest()[:10]
+    uid = f"attn-view-{digest}-{AttentionView._count}"
+    return (
+        f'<div class="attn-view" id="{uid}">'
+        f"<style>{_VIEW_CSS}</style>"
+        f'<script type="application/json" class="attn-data">{data}</script>'
+        f"<noscript>This interactive attention view needs JavaScript.</noscript></div>"
+        f'<script>({_VIEW_JS})("{uid}");</script>'
+    )
 
 
 @patch
@@ -198,47 +311,103 @@ def _repr_html_(self: AttentionView) -> str:
 # %% ../nbs/90_viz.ipynb #3106afe3
 @patch
 def save(self: AttentionView, path: str | Path, **figure_kwargs) -> Path:
-    """Write the view to `path`: `.html` is a standalone page (it works offline and fetches nothing);
-    `.png`, `.svg` or `.pdf` is a static figure drawn by `figure(**figure_kwargs)`."""
+    """Write the view to `path`: `.html` is a standalone page (it works offline and
+    fetches nothing); `.png`, `.svg` or `.pdf` is a static figure drawn by
+    `figure(**figure_kwargs)`."""
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix in (".html", ".htm"):
         title = _html.escape(self.title or "attention")
-        # the page may run its own inline script and style and nothing else: no request can leave it
-        csp = "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'"
-        path.write_text(f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
-                        f'<meta http-equiv="Content-Security-Policy" content="{csp}">'
-                        f'<title>{title}</title></head>\n<body style="font-family: sans-serif">\n'
-                        f'{self.html()}\n</body></html>\n', encoding="utf-8")
+        # the page may run its own inline script and style and nothing else: no request
+        # can leave it
+        csp = (
+            "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'"
+        )
+        path.write_text(
+            f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+            f'<meta http-equiv="Content-Security-Policy" content="{csp}">'
+            f'<title>{title}</title></head>\n<body style="font-family: sans-serif">\n'
+            f"{self.html()}\n</body></html>\n",
+            encoding="utf-8",
+        )
     elif suffix in (".png", ".svg", ".pdf"):
         fig = self.figure(**figure_kwargs)
         fig.savefig(path, bbox_inches="tight", dpi=150)
         plt.close(fig)
     else:
-        raise ValueError(f"cannot save a view as {suffix!r}: use .html, .png, .svg or .pdf")
+        raise ValueError(
+            f"cannot save a view as {suffix!r}: use .html, .png, .svg or .pdf"
+        )
     return path
 
 
-def attention_view(weights, query_tokens: Sequence[str], key_tokens: Sequence[str] | None = None, *,
-                   title: str | None = None, **kwargs) -> AttentionView:
-    "An `AttentionView` of one kind of attention; `kwargs` go to `AttentionView.add` (name, layer, layer_names, ...)."
+def attention_view(
+    weights, query_tokens: Sequence[str], key_tokens: Sequence[str] | None = None, *,
+    title: str | None = None, **kwargs,
+) -> AttentionView:
+    """An `AttentionView` of one kind of attention; `kwargs` go to `AttentionView.add`
+    (name, layer, layer_names, ...)."""
     return AttentionView(title).add(weights, query_tokens, key_tokens, **kwargs)
 
+# %% ../nbs/90_viz.ipynb #a9d1e5f1
+def _draw_tokens(ax, e: dict, heads: list[int], query, key, shade) -> None:
+    """The tokens of both sides of a line view (the selected one in bold, the other
+    side shaded by `shade`), and a legend of the heads' colours."""
+    for side, tokens, x, ha in (
+        ("query", e["queries"], -0.03, "right"), ("key", e["keys"], 1.03, "left"),
+    ):
+        for i, t in enumerate(tokens):
+            selected = (side == "query" and i == query) or (side == "key" and i == key)
+            alpha = float(shade[1][i]) if shade and shade[0] == side else 0.0
+            ax.text(
+                x,
+                -i,
+                t,
+                ha=ha,
+                va="center",
+                fontsize=9,
+                fontweight="bold" if selected else "normal",
+                bbox=dict(
+                    boxstyle="round,pad=0.15", fc=(0.12, 0.47, 0.71, alpha),
+                    ec="black" if selected else "none",
+                ),
+            )
+    if len(heads) > 1:  # one colour per head: say which is which
+        from matplotlib.lines import Line2D
+
+        ax.legend(
+            handles=[
+                Line2D(
+                    [], [], color=HEAD_COLORS[h % len(HEAD_COLORS)], lw=2,
+                    label=e["head_names"][h],
+                )
+                for h in heads
+            ],
+            loc="upper center",
+            bbox_to_anchor=(0.5, 0.0),
+            ncol=min(len(heads), 6),
+            frameon=False,
+            fontsize=8,
+        )
+
 # %% ../nbs/90_viz.ipynb #4b8853fd
-def _figure(self: AttentionView,
-            entry: int | str = 0,             # which kind: its index or its name
-            layer: int | None = None,         # default: the layer the view shows first
-            heads: Sequence[int] | None = None,  # default: all heads
-            query: int | None = None,         # select this query token (its lines only)
-            key: int | None = None,           # or this key token
-            ax: plt.Axes | None = None,
-            min_weight: float = 0.01,         # lines lighter than this are not drawn
+def _figure(
+    self: AttentionView,
+    entry: int | str = 0,  # which kind: its index or its name
+    layer: int | None = None,  # default: the layer the view shows first
+    heads: Sequence[int] | None = None,  # default: all heads
+    query: int | None = None,  # select this query token (its lines only)
+    key: int | None = None,  # or this key token
+    ax: plt.Axes | None = None,
+    min_weight: float = 0.01,  # lines lighter than this are not drawn
 ) -> plt.Figure:
-    "The view as a static matplotlib figure: one line per (query, key, head), as opaque as its weight."
+    """The view as a static matplotlib figure: one line per (query, key, head), as
+    opaque as its weight."""
     from matplotlib.collections import LineCollection
     from matplotlib.colors import to_rgb
 
-    e = self.entries[[x["name"] for x in self.entries].index(entry) if isinstance(entry, str) else entry]
+    names = [x["name"] for x in self.entries]
+    e = self.entries[names.index(entry) if isinstance(entry, str) else entry]
     w = e["weights"]
     n_layers, n_heads, L, S = w.shape
     layer = e["layer"] if layer is None else layer % n_layers
@@ -256,30 +425,29 @@ def _figure(self: AttentionView,
                     segments.append([(0.0, -i), (1.0, -j)])
                     colors.append((r, g, b, float(w[layer, h, i, j])))
     ax.add_collection(LineCollection(segments, colors=colors, linewidths=2))
-    shade = None                               # the other side's tokens, shaded by the mean weight of the heads
+    # the other side's tokens, shaded by the mean weight of the heads
+    shade = None
     if query is not None:
         shade = ("key", w[layer, heads, query, :].mean(0))
     elif key is not None:
         shade = ("query", w[layer, heads, :, key].mean(0))
-    for side, tokens, x, ha in (("query", e["queries"], -0.03, "right"), ("key", e["keys"], 1.03, "left")):
-        for i, t in enumerate(tokens):
-            selected = (side == "query" and i == query) or (side == "key" and i == key)
-            alpha = float(shade[1][i]) if shade and shade[0] == side else 0.0
-            ax.text(x, -i, t, ha=ha, va="center", fontsize=9, fontweight="bold" if selected else "normal",
-                    bbox=dict(boxstyle="round,pad=0.15", fc=(0.12, 0.47, 0.71, alpha), ec="black" if selected else "none"))
-    if len(heads) > 1:   # one colour per head: say which is which
-        from matplotlib.lines import Line2D
-        ax.legend(handles=[Line2D([], [], color=HEAD_COLORS[h % len(HEAD_COLORS)], lw=2, label=e["head_names"][h])
-                           for h in heads], loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=min(len(heads), 6),
-                  frameon=False, fontsize=8)
+    _draw_tokens(ax, e, heads, query, key, shade)
     ax.set_xlim(-0.6, 1.6)
     ax.set_ylim(-max(L, S) + 0.5, 0.8)
     ax.text(-0.03, 0.7, "query", ha="right", va="center", fontsize=9, style="italic")
     ax.text(1.03, 0.7, "key", ha="left", va="center", fontsize=9, style="italic")
     ax.axis("off")
-    head_text = "all heads" if len(heads) == n_heads else ", ".join(e["head_names"][h] for h in heads)
-    ax.set_title(f"{self.title + ': ' if self.title else ''}{e['name']}, {e['layer_names'][layer]}, {head_text}",
-                 fontsize=10)
+    head_text = (
+        "all heads"
+        if len(heads) == n_heads
+        else ", ".join(e["head_names"][h] for h in heads)
+    )
+    ax.set_title(
+        f"{self.title + ': ' if self.title else ''}{e['name']}, "
+        f"{e['layer_names'][layer]}, {head_text}",
+        fontsize=10,
+    )
     return ax.figure
 
+# %% ../nbs/90_viz.ipynb #07d23dd4
 AttentionView.figure = _figure

@@ -43,15 +43,20 @@ def chapters() -> list[str]:
 
 
 def serve(folder: Path):
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(folder))
-    handler.log_message = lambda *a: None
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *args):   # one line per request would bury the table
+            pass
+
+    handler = functools.partial(Quiet, directory=str(folder))
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return server
 
 
 def measure(page, url: str) -> dict:
-    page.goto(url, wait_until="networkidle")
+    response = page.goto(url, wait_until="networkidle")
+    if response is None or not response.ok:
+        raise SystemExit(f"{url}: not in the build (run `make book` first)")
     m = page.evaluate(MEASURE)
     heads = [h.lower() for h in m["heads"]]
     return dict(code_share=round(m["code"] / max(m["height"], 1), 3),

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import configparser
 import os
+import ast
 import re
 import subprocess
 import sys
@@ -72,7 +73,11 @@ def test_declared_requirements_match_the_code():
     apps = {re.split(r"[<>=]", r)[0] for r in CFG["apps_requirements"].split()}
     imported = set()
     for f in (ROOT / "attn_tutorial").glob("*.py"):
-        imported |= set(re.findall(r"^\s*(?:from|import) (\w+)", f.read_text(), re.M))
+        for node in ast.walk(ast.parse(f.read_text())):
+            if isinstance(node, ast.Import):
+                imported |= {a.name.split(".")[0] for a in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.level == 0:
+                imported.add(node.module.split(".")[0])
     third_party = imported - set(sys.stdlib_module_names) - {"attn_tutorial", "torch", "numpy", "matplotlib",
                                                               "fastcore"}
     # not extras: IPython is there wherever a notebook shows a view (viz imports it only then), and the MiniLM

@@ -93,7 +93,7 @@ def test_every_chapter_records_its_results_under_its_own_name():
     assert len(chapters) == 14
     for path in chapters:
         code = "\n".join(c.source for c in nbformat.read(path, as_version=4).cells if c.cell_type == "code")
-        names = set(re.findall(r'record\("([^"]+)"', code))
+        names = set(re.findall(r'record\(\s*"([^"]+)"', code))
         assert names == {path.stem}, (path.name, names)
 
 

@@ -1,0 +1,46 @@
+"""The notebooks as a reader meets them (static checks; the built pages are measured by bench/reader.py):
+code fits the column, export cells are short, and every chapter has its opening, summary and exercises, each
+exercise with a folded solution that the build executes."""
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+NBS = Path(__file__).resolve().parents[1] / "nbs"
+NOTEBOOKS = sorted(NBS.glob("*.ipynb"))
+CHAPTERS = [p for p in NOTEBOOKS if re.match(r"(0[1-9]|1[0-9])_", p.name)]
+WIDTH, EXPORT_LINES = 88, 60
+
+
+def cells(path: Path, kind: str) -> list[str]:
+    return ["".join(c["source"]) for c in json.loads(path.read_text())["cells"] if c["cell_type"] == kind]
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_code_fits_the_column_and_export_cells_are_short(path):
+    wide = [(i, line) for i, src in enumerate(cells(path, "code")) for line in src.split("\n")
+            if len(line) > WIDTH]
+    assert not wide, f"{len(wide)} code lines wider than {WIDTH} characters, e.g. {wide[0]}"
+    long = [src.split("\n")[1][:50] for src in cells(path, "code")
+            if src.startswith("#| export") and len(src.split("\n")) > EXPORT_LINES]
+    assert not long, f"export cells over {EXPORT_LINES} lines, starting: {long}"
+
+
+@pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.stem)
+def test_a_chapter_opens_sums_up_and_sets_exercises(path):
+    md = cells(path, "markdown")
+    assert re.search(r"In this chapter you will learn", md[0] + (md[1] if len(md) > 1 else "")), \
+        "the opening says what the chapter teaches"
+    assert re.search(r"\*\*You need:?\*\*", "\n".join(md[:2])), "the opening says what the reader needs"
+    heads = [line for m in md for line in m.split("\n") if line.startswith("#")]
+    assert not [h for h in heads if re.match(r"#+\s+\d+(\.\d+)*\.?\s", h)], "headings numbered by hand"
+    assert "## Summary" in heads and "## Exercises" in heads
+    assert heads.index("## Summary") < heads.index("## Exercises")
+    solutions = [s for s in cells(path, "code") if re.search(r"(?m)^# Solution to exercise \d+", s)]
+    assert 3 <= len(solutions) <= 5, f"{len(solutions)} solutions (3 to 5 exercises, each with one)"
+    assert all(s.startswith("#| code-fold: true") for s in solutions), "solutions are folded"
+    numbers = [int(re.search(r"(?m)^# Solution to exercise (\d+)", s).group(1)) for s in solutions]
+    assert numbers == list(range(1, len(solutions) + 1)), f"solutions numbered {numbers}"
