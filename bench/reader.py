@@ -32,7 +32,7 @@ MEASURE = """() => {
   const outputs = [...main.querySelectorAll("div.cell_output")].filter(shown).map(e => e.innerText);
   const heads = [...main.querySelectorAll("h1, h2, h3")].map(h => h.innerText.replace(/[#¶]/g, "").trim());
   return {height: main.getBoundingClientRect().height, code, lines, outputs, heads,
-          first: (main.querySelector("section p") || {innerText: ""}).innerText};
+          first: [...main.querySelectorAll("section p")].slice(0, 4).map(p => p.innerText).join(" ")};
 }"""
 
 
@@ -62,7 +62,7 @@ def measure(page, url: str) -> dict:
     return dict(code_share=round(m["code"] / max(m["height"], 1), 3),
                 widest_line=max((len(line.rstrip()) for line in m["lines"]), default=0),
                 progress_lines=sum(len(PROGRESS.findall(o)) for o in m["outputs"]),
-                learn=any(k in m["first"].lower() for k in ("you will", "you learn", "this chapter")),
+                learn="in this chapter you will learn" in m["first"].lower(),
                 summary=any("summary" in h for h in heads), exercises=any("exercises" in h for h in heads))
 
 
