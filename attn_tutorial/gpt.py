@@ -237,14 +237,12 @@ def _check_ids(self: GPT, idx: Tensor, length: int) -> None:
 
 # %% ../nbs/16_gpt.ipynb #148ed240
 _HF_LAYER = (  # GPT-2's names -> ours, and whether the weight is a Conv1D's
-    ("ln_1.weight", "ln_1.weight", False),
-    ("ln_1.bias", "ln_1.bias", False),
+    ("ln_1.weight", "ln_1.weight", False), ("ln_1.bias", "ln_1.bias", False),
     ("attn.c_attn.weight", "attn.in_proj_weight", True),
     ("attn.c_attn.bias", "attn.in_proj_bias", False),
     ("attn.c_proj.weight", "attn.out_proj.weight", True),
     ("attn.c_proj.bias", "attn.out_proj.bias", False),
-    ("ln_2.weight", "ln_2.weight", False),
-    ("ln_2.bias", "ln_2.bias", False),
+    ("ln_2.weight", "ln_2.weight", False), ("ln_2.bias", "ln_2.bias", False),
     ("mlp.c_fc.weight", "mlp.c_fc.weight", True),
     ("mlp.c_fc.bias", "mlp.c_fc.bias", False),
     ("mlp.c_proj.weight", "mlp.c_proj.weight", True),
@@ -262,14 +260,8 @@ def from_hf(cls: GPT, model: nn.Module) -> GPT:
     theirs = model.state_dict()
     w = theirs["transformer.wte.weight"]
     new = cls(
-        c.vocab_size,
-        c.n_positions,
-        c.n_embd,
-        c.n_layer,
-        c.n_head,
-        c.n_inner,
-        c.resid_pdrop,
-        c.layer_norm_epsilon,
+        c.vocab_size, c.n_positions, c.n_embd, c.n_layer, c.n_head, c.n_inner,
+        c.resid_pdrop, c.layer_norm_epsilon,
     ).to(w.device, w.dtype)
     ours = {f"{k}.weight": theirs[f"transformer.{k}.weight"] for k in ("wte", "wpe")}
     ours |= {f"ln_f.{k}": theirs[f"transformer.ln_f.{k}"] for k in ("weight", "bias")}
@@ -320,11 +312,8 @@ def filter_logits(
 
 
 def next_token(
-    logits: Tensor,
-    do_sample: bool = False,
-    temperature: float = 1.0,
-    top_k: int | None = None,
-    top_p: float | None = None,
+    logits: Tensor, do_sample: bool = False, temperature: float = 1.0,
+    top_k: int | None = None, top_p: float | None = None,
     generator: torch.Generator | None = None,
 ) -> Tensor:
     """The next token `(B, 1)` from the last position's `logits (B, V)`: the most
@@ -429,18 +418,11 @@ def _long_run(a, rank: int, world: int, device) -> tuple[GPT, dict]:
     )
     steps = _budget(a, model, batches, device, world)
     hist = fit(
-        model,
-        lm_loss,
-        batches,
-        steps,
-        seconds=60 * a.minutes,
-        lr=a.lr,
+        model, lm_loss, batches, steps, seconds=60 * a.minutes, lr=a.lr,
         schedule=cosine_decay(steps, a.warmup),
         eval_fn=lambda m: {"valid_loss": held_out_loss(m, valid_ids, a.context)},
-        eval_every=a.eval_every,
-        device=device,
-        progress=not a.no_progress and rank == 0,
-        desc=f"gpt x{world}",
+        eval_every=a.eval_every, device=device,
+        progress=not a.no_progress and rank == 0, desc=f"gpt x{world}",
     )
     curve = [
         dict(
@@ -449,11 +431,8 @@ def _long_run(a, rank: int, world: int, device) -> tuple[GPT, dict]:
         for s, t, e in zip(hist.eval_steps, hist.eval_seconds, hist.evals)
     ]
     return model, dict(
-        vocab=vocab.itos,
-        steps=len(hist.steps),
-        planned_steps=steps,
-        train_seconds=hist.seconds,
-        curve=curve,
+        vocab=vocab.itos, steps=len(hist.steps), planned_steps=steps,
+        train_seconds=hist.seconds, curve=curve,
     )
 
 # %% ../nbs/16_gpt.ipynb #0ae9f1be
@@ -463,8 +442,7 @@ def _samples(model: GPT, itos: list[str], seed: int = 0) -> dict[str, str]:
     device = next(model.parameters()).device
     prompt = encode_text("If music be the food of love, ", vocab)[None].to(device)
     ways = {
-        "greedy": dict(),
-        "temperature 0.8": dict(do_sample=True, temperature=0.8),
+        "greedy": dict(), "temperature 0.8": dict(do_sample=True, temperature=0.8),
         "top-k 10": dict(do_sample=True, top_k=10),
         "top-p 0.9": dict(do_sample=True, top_p=0.9),
     }
@@ -492,8 +470,7 @@ def main(argv=None) -> dict | None:
     if rank == 0:
         curve = run["curve"]
         results = dict(
-            args=vars(a),
-            provenance=provenance("attn_tutorial.gpt", argv),
+            args=vars(a), provenance=provenance("attn_tutorial.gpt", argv),
             parameters=sum(p.numel() for p in model.parameters()),
             **{k: v for k, v in run.items() if k != "vocab"},
             final_valid_loss=curve[-1]["valid_loss"],
