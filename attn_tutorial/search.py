@@ -18,14 +18,13 @@ __all__ = ['Decoder', 'Decoded', 'next_log_probs', 'select', 'greedy', 'beam_sea
 class Decoder(Protocol):
     """What a sequence-to-sequence model offers the searches:
 
-    - `encode(src, src_len) -> memory`: the source, encoded once (tensors batch first,
-    in any tuple or dict);
+    - `encode(src, src_len) -> memory`: the source, encoded once (tensors batch
+      first, in any tuple or dict);
     - `start(memory, use_cache=True) -> state`: the decoder's state before the first
-    token;
-    - `step(prefix (B, t), state, memory, need_weights=False) -> (logits (B, V), state,
-    weights (B, S) or
-      None)`: the next token's logits after `prefix` (`<bos>` and the tokens so far),
-      and where it attended.
+      token;
+    - `step(prefix (B, t), state, memory, need_weights=False) -> (logits (B, V),
+      state, weights (B, S) or None)`: the next token's logits after `prefix`
+      (`<bos>` and the tokens so far), and where it attended.
     """
 
     def encode(self, src: Tensor, src_len: Tensor): ...
