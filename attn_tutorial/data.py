@@ -15,7 +15,7 @@ SPECIALS = ("<pad>", "<bos>", "<eos>")
 # %% auto #0
 __all__ = ['PAD', 'BOS', 'EOS', 'SPECIALS', 'DATA_ENV', 'DATA_DIR', 'REPOSITORY', 'PYTHON_DOCS_HOWTO', 'cut', 'Vocab', 'Batch',
            'pad', 'teacher_forcing', 'collate', 'Batches', 'SeqPairs', 'copy_task', 'recall_task', 'Lookup',
-           'lookup_task', 'data_missing', 'read_jsonl']
+           'lookup_task', 'map_tree', 'data_missing', 'read_jsonl', 'read_python_docs']
 
 # %% ../nbs/91_data.ipynb #d67358d9
 def cut(ids) -> list[int]:
@@ -308,6 +308,18 @@ def lookup_task(
     rows = torch.arange(n)
     return Lookup(keys, values, keys[rows, position], values[rows, position], position)
 
+# %% ../nbs/91_data.ipynb #dcfac2a3
+def map_tree(fn: Callable, tree):
+    """`fn` applied to every leaf of `tree`, whose dicts, lists and tuples (named ones
+    too) are rebuilt around the results."""
+    if isinstance(tree, dict):
+        return {k: map_tree(fn, v) for k, v in tree.items()}
+    if isinstance(tree, tuple) and hasattr(tree, "_fields"):
+        return type(tree)(*(map_tree(fn, v) for v in tree))
+    if isinstance(tree, (list, tuple)):
+        return type(tree)(map_tree(fn, v) for v in tree)
+    return fn(tree)
+
 # %% ../nbs/91_data.ipynb #51ddb95f
 import json
 import os
@@ -361,3 +373,11 @@ def read_jsonl(path: str | Path, howto: str = "") -> list[dict]:
         for line in path.read_text(encoding="utf-8").splitlines()
         if line.strip()
     ]
+
+# %% ../nbs/91_data.ipynb #df6e1858
+def read_python_docs(name: str, path: str | Path | None = None) -> list[dict]:
+    """The rows of `data/python_docs/<name>` (extracted from Python's documentation),
+    or of the file `path`."""
+    return read_jsonl(
+        path if path is not None else DATA_DIR / "python_docs" / name, PYTHON_DOCS_HOWTO
+    )

@@ -7,9 +7,9 @@ import argparse
 import copy
 import json
 import math
-import os
 import sys
 from collections import OrderedDict
+from itertools import product
 from pathlib import Path
 
 import torch
@@ -21,7 +21,9 @@ from torch import Tensor, nn
 from .attention import _shape
 from .book import provenance
 from .data import DATA_DIR, SPECIALS, Batches, Vocab, data_missing
-from .train import cosine_decay, fit, seed_everything
+from attn_tutorial.train import (
+    cosine_decay, distributed, fit, run_as_script, seed_everything,
+)
 from .multihead import KVCache, MultiHeadAttention
 from .transformer import LearnedPositions
 
@@ -97,18 +99,13 @@ def held_out_loss(model: nn.Module, ids: Tensor, context: int, batch_size=64) ->
 class GPTBlock(nn.Module):
     """One layer of GPT-2: causal self-attention and a feed-forward sublayer, each
     pre-LN with a residual connection: `x + attn(ln_1(x))`, then `x + mlp(ln_2(x))`.
-    `forward(x (B, T, n_embd), cache)` -> the same shape. For the chapter's ladder,
-    `residual=False` drops the residual connections and the norms, `mlp=False` the
-    feed-forward sublayer."""
+    `forward(x (B, T, n_embd), cache)` -> the same shape. `n_inner`: the feed-forward
+    width (default 4 * n_embd). For the chapter's ladder, `residual=False` drops the
+    residual connections and the norms, `mlp=False` the feed-forward sublayer."""
 
     def __init__(
-        self,
-        n_embd: int,
-        n_head: int,
-        n_inner: int | None = None,  # feed-forward width, default 4 * n_embd
-        dropout: float = 0.0,
-        layer_norm_eps: float = 1e-5,
-        mlp: bool = True,
+        self, n_embd: int, n_head: int, n_inner: int | None = None,
+        dropout: float = 0.0, layer_norm_eps: float = 1e-5, mlp: bool = True,
         residual: bool = True,
     ):
         super().__init__()
@@ -150,21 +147,14 @@ class GPT(nn.Module):
     learned positions, `n_layer` pre-LN `GPTBlock`s, a final layer norm, and an output
     layer tied to the token embeddings. `gpt(idx (B, T))` -> logits `(B, T,
     vocab_size)` for the token after each position; `generate` continues a prompt.
-    `mlp` and `residual` as in `GPTBlock` (`residual=False` also drops the final
-    norm)."""
+    The context is `n_positions` tokens; `n_inner`, `mlp` and `residual` as in
+    `GPTBlock` (`residual=False` also drops the final norm)."""
 
     def __init__(
-        self,
-        vocab_size: int,
-        n_positions: int = 256,  # the context: positions 0 .. n_positions - 1
-        n_embd: int = 128,
-        n_layer: int = 4,
-        n_head: int = 4,
-        n_inner: int | None = None,  # feed-forward width, default 4 * n_embd
-        dropout: float = 0.0,
-        layer_norm_eps: float = 1e-5,
-        mlp: bool = True,
-        residual: bool = True,
+        self, vocab_size: int, n_positions: int = 256, n_embd: int = 128,
+        n_layer: int = 4, n_head: int = 4, n_inner: int | None = None,
+        dropout: float = 0.0, layer_norm_eps: float = 1e-5,
+        mlp: bool = True, residual: bool = True,
     ):
         super().__init__()
         self.vocab_size, self.n_positions = vocab_size, n_positions
@@ -236,18 +226,12 @@ def _check_ids(self: GPT, idx: Tensor, length: int) -> None:
         )
 
 # %% ../nbs/16_gpt.ipynb #148ed240
-_HF_LAYER = (  # GPT-2's names -> ours, and whether the weight is a Conv1D's
-    ("ln_1.weight", "ln_1.weight", False), ("ln_1.bias", "ln_1.bias", False),
-    ("attn.c_attn.weight", "attn.in_proj_weight", True),
-    ("attn.c_attn.bias", "attn.in_proj_bias", False),
-    ("attn.c_proj.weight", "attn.out_proj.weight", True),
-    ("attn.c_proj.bias", "attn.out_proj.bias", False),
-    ("ln_2.weight", "ln_2.weight", False), ("ln_2.bias", "ln_2.bias", False),
-    ("mlp.c_fc.weight", "mlp.c_fc.weight", True),
-    ("mlp.c_fc.bias", "mlp.c_fc.bias", False),
-    ("mlp.c_proj.weight", "mlp.c_proj.weight", True),
-    ("mlp.c_proj.bias", "mlp.c_proj.bias", False),
-)
+# a GPT-2 layer's modules -> the prefixes of our parameter names; the weights of all
+# but the norms are Conv1D's
+_HF_LAYER = {
+    "ln_1": "ln_1.", "attn.c_attn": "attn.in_proj_", "attn.c_proj": "attn.out_proj.",
+    "ln_2": "ln_2.", "mlp.c_fc": "mlp.c_fc.", "mlp.c_proj": "mlp.c_proj.",
+}
 
 
 @patch(cls_method=True)
@@ -266,9 +250,10 @@ def from_hf(cls: GPT, model: nn.Module) -> GPT:
     ours = {f"{k}.weight": theirs[f"transformer.{k}.weight"] for k in ("wte", "wpe")}
     ours |= {f"ln_f.{k}": theirs[f"transformer.ln_f.{k}"] for k in ("weight", "bias")}
     for i in range(c.n_layer):
-        for name, mine, conv in _HF_LAYER:
-            t = theirs[f"transformer.h.{i}.{name}"]
-            ours[f"h.{i}.{mine}"] = t.T if conv else t
+        for (name, mine), kind in product(_HF_LAYER.items(), ("weight", "bias")):
+            t = theirs[f"transformer.h.{i}.{name}.{kind}"]
+            conv = kind == "weight" and not name.startswith("ln")
+            ours[f"h.{i}.{mine}{kind}"] = t.T if conv else t
     new.load_state_dict(ours, strict=True)
     return new.train(model.training)
 
@@ -367,9 +352,10 @@ def _check_sampling(max_new_tokens, temperature, top_k, top_p) -> None:
 
 # %% ../nbs/16_gpt.ipynb #4891ae8d
 def _parse(argv=None) -> argparse.Namespace:
-    "The long run's command line."
+    "The long run's command line (`--help` shows the defaults)."
+    show_defaults = argparse.ArgumentDefaultsHelpFormatter
     p = argparse.ArgumentParser(
-        prog="python -m attn_tutorial.gpt",
+        prog="python -m attn_tutorial.gpt", formatter_class=show_defaults,
         description="A character-level GPT on Shakespeare (held out: Twelfth Night)",
     )
     add = p.add_argument
@@ -459,15 +445,10 @@ def main(argv=None) -> dict | None:
     """Train, measure and save (see `_parse`); returns the results on the first
     process. Under `torchrun`, DistributedDataParallel on gloo (NCCL on GPUs)."""
     a, argv = _parse(argv), sys.argv[1:] if argv is None else list(argv)
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    rank = int(os.environ.get("RANK", "0"))
-    if world > 1:
-        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
-    local = int(os.environ.get("LOCAL_RANK", "0"))
-    device = torch.device(f"cuda:{local}" if torch.cuda.is_available() else "cpu")
-    model, run = _long_run(a, rank, world, device)
-    results = None
-    if rank == 0:
+    with distributed() as (rank, world, device):
+        model, run = _long_run(a, rank, world, device)
+        if rank > 0:
+            return None
         curve = run["curve"]
         results = dict(
             args=vars(a), provenance=provenance("attn_tutorial.gpt", argv),
@@ -477,22 +458,17 @@ def main(argv=None) -> dict | None:
             best_valid_loss=min(c["valid_loss"] for c in curve),
             samples=_samples(model.eval(), run["vocab"], a.seed),
         )
-        out = Path(a.out)
-        out.mkdir(parents=True, exist_ok=True)
-        torch.save(dict(state=model.state_dict(), vocab=run["vocab"]), out / "gpt.pt")
-        path = Path(a.results)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(results, indent=1) + "\n")
-        print(
-            f"held-out loss {results['final_valid_loss']:.3f} nats/char; results "
-            f"in {path}, weights in {out / 'gpt.pt'}"
-        )
-    if world > 1:
-        dist.destroy_process_group()
+    out = Path(a.out)
+    out.mkdir(parents=True, exist_ok=True)
+    torch.save(dict(state=model.state_dict(), vocab=run["vocab"]), out / "gpt.pt")
+    path = Path(a.results)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(results, indent=1) + "\n")
+    print(
+        f"held-out loss {results['final_valid_loss']:.3f} nats/char; results in "
+        f"{path}, weights in {out / 'gpt.pt'}"
+    )
     return results
 
 # %% ../nbs/16_gpt.ipynb #016d2dbb
-#| eval: false
-# a notebook's kernel is __main__ too
-if __name__ == "__main__" and "ipykernel" not in sys.modules:
-    main()
+run_as_script(__name__, main)

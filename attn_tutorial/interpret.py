@@ -75,19 +75,23 @@ class EditedAttention(MultiHeadAttention):
 # %% ../nbs/09_interpretability.ipynb #a18086a4
 class edit_attention:
     """Context manager: within it, layer `layer` of `model` applies `edit` to its
-    attention weights."""
+    attention weights. `model`: a stack of the book's encoder layers
+    (`model.layers[i].self_attn`) or a `GPT` (`model.h[i].attn`)."""
 
     def __init__(self, model, layer: int, edit):
         self.model, self.layer, self.edit = model, layer, edit
+        blocks = model.layers if hasattr(model, "layers") else model.h
+        self.block = blocks[layer]
+        self.name = "self_attn" if hasattr(self.block, "self_attn") else "attn"
 
     def __enter__(self):
-        block = self.model.layers[self.layer]
-        self.saved = block.self_attn
+        self.saved = getattr(self.block, self.name)
         # a copy: same weights, same mode
-        block.self_attn = EditedAttention.from_torch(self.saved)
-        block.self_attn.edit = self.edit
+        edited = EditedAttention.from_torch(self.saved)
+        edited.edit = self.edit
+        setattr(self.block, self.name, edited)
         return self.model
 
     def __exit__(self, *exc):
-        self.model.layers[self.layer].self_attn = self.saved
+        setattr(self.block, self.name, self.saved)
         return False

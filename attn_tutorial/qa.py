@@ -10,7 +10,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from .data import DATA_DIR, PYTHON_DOCS_HOWTO, read_jsonl
+from .data import read_python_docs
 
 # %% auto #0
 __all__ = ['load_python_faq', 'words', 'bm25_scores', 'dense_scores', 'topk_accuracy']
@@ -20,10 +20,7 @@ def load_python_faq(path: str | Path | None = None) -> list[dict]:
     """The Python FAQ's question/answer pairs: dicts with `file`, `section`, `question`,
     `answer`, in a fixed order. `path` defaults to the copy shipped in the
     repository's `data/python_docs/faq.jsonl`."""
-    return read_jsonl(
-        path if path is not None else DATA_DIR / "python_docs" / "faq.jsonl",
-        PYTHON_DOCS_HOWTO,
-    )
+    return read_python_docs("faq.jsonl", path)
 
 
 def words(text: str) -> list[str]:

@@ -37,11 +37,7 @@ class Encoder(nn.Module):
         """src `(B, S)` token ids, src_len `(B,)` -> outputs `(B, S, H)` (zero at
         padding), final state (`(B, H)` for a GRU, a pair `((B, H), (B, H))` for an
         LSTM)."""
-        if src.shape[0] != src_len.shape[0]:
-            raise ValueError(
-                f"src {tuple(src.shape)} and src_len {tuple(src_len.shape)} "
-                "disagree on the batch size"
-            )
+        _same_batch(src=src, src_len=src_len)
         if (src_len < 1).any() or (src_len > src.shape[1]).any():
             raise ValueError(
                 f"src_len must lie in [1, {src.shape[1]}], got {src_len.tolist()}"
@@ -53,6 +49,13 @@ class Encoder(nn.Module):
         out, _ = pad_packed_sequence(out, batch_first=True, total_length=src.shape[1])
         state = tuple(s[0] for s in state) if isinstance(state, tuple) else state[0]
         return out, state
+
+
+def _same_batch(**tensors: Tensor) -> None:
+    "A ValueError naming the shapes unless all `tensors` have one batch size."
+    if len({t.shape[0] for t in tensors.values()}) > 1:
+        shapes = " and ".join(f"{k} {tuple(t.shape)}" for k, t in tensors.items())
+        raise ValueError(f"{shapes} disagree on the batch size")
 
 # %% ../nbs/01_motivation.ipynb #7543e44e
 class Decoder(nn.Module):
@@ -132,11 +135,7 @@ class EncoderDecoder(nn.Module):
     def forward(self, src: Tensor, src_len: Tensor, tgt_in: Tensor):
         """Teacher-forced pass: `src`, `src_len (B,)`, `tgt_in (B, T)` -> logits `(B, T,
         V)`, weights `(B, T, S)` or None."""
-        if tgt_in.shape[0] != src.shape[0]:
-            raise ValueError(
-                f"src {tuple(src.shape)} and tgt_in {tuple(tgt_in.shape)} disagree "
-                "on the batch size"
-            )
+        _same_batch(src=src, tgt_in=tgt_in)
         annotations, keys, mask, state = self.encode(src, src_len)
         return self.decoder(tgt_in, state, annotations, keys, mask)
 

@@ -8,7 +8,7 @@ from typing import NamedTuple, Protocol
 import torch
 from torch import Tensor
 
-from .data import BOS, EOS, PAD
+from .data import BOS, EOS, PAD, map_tree
 from .multihead import KVCache
 
 # %% auto #0
@@ -52,16 +52,12 @@ def next_log_probs(logits: Tensor) -> Tensor:
 def select(tree, index: Tensor):
     """Rows `index` of every tensor and KV cache in `tree` (tuples, lists, dicts): the
     beams follow their origin."""
-    if isinstance(tree, Tensor):
-        return tree[index]
-    if isinstance(tree, KVCache):
-        tree.reorder(index)
-        return tree
-    if isinstance(tree, dict):
-        return {k: select(v, index) for k, v in tree.items()}
-    if isinstance(tree, (list, tuple)):
-        return type(tree)(select(v, index) for v in tree)
-    return tree
+    def rows(leaf):
+        if isinstance(leaf, KVCache):
+            leaf.reorder(index)
+        return leaf[index] if isinstance(leaf, Tensor) else leaf
+
+    return map_tree(rows, tree)
 
 # %% ../nbs/93_search.ipynb #54ad82f7
 @torch.no_grad()

@@ -10,7 +10,7 @@ import torch
 from torch import Tensor
 
 from .attention import attention_weights
-from .data import DATA_DIR, PYTHON_DOCS_HOWTO, read_jsonl
+from .data import read_python_docs
 
 # %% auto #0
 __all__ = ['load_python_library', 'split_sentences', 'attention_centrality', 'rouge']
@@ -19,10 +19,7 @@ __all__ = ['load_python_library', 'split_sentences', 'attention_centrality', 'ro
 def load_python_library(path: str | Path | None = None) -> list[dict]:
     """The library reference's module pages: dicts with `module`, `synopsis` and `text`
     (opening prose), in a fixed order."""
-    return read_jsonl(
-        path if path is not None else DATA_DIR / "python_docs" / "library.jsonl",
-        PYTHON_DOCS_HOWTO,
-    )
+    return read_python_docs("library.jsonl", path)
 
 
 def split_sentences(text: str) -> list[str]:

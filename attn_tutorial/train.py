@@ -4,9 +4,11 @@
 from __future__ import annotations
 
 import math
+import os
 import random
 import sys
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Callable, Iterable
 
@@ -14,12 +16,12 @@ import numpy as np
 import torch
 from torch import nn, optim
 
-from .data import PAD
+from .data import PAD, map_tree
 from .search import greedy
 
 # %% auto #0
 __all__ = ['seed_everything', 'default_device', 'to_device', 'Progress', 'History', 'warmup_rsqrt', 'cosine_decay', 'fit',
-           'cycle_batches', 'seq2seq_loss', 'seq2seq_accuracy']
+           'cycle_batches', 'distributed', 'run_as_script', 'seq2seq_loss', 'seq2seq_accuracy']
 
 # %% ../nbs/92_train.ipynb #a1cbf1a4
 def seed_everything(seed: int = 0) -> None:
@@ -35,16 +37,11 @@ def default_device() -> torch.device:
 
 
 def to_device(batch, device):
-    "Move a tensor, or the tensors inside a (named) tuple, list or dict, to `device`."
-    if isinstance(batch, torch.Tensor):
+    """Move a tensor, or the tensors inside a (named) tuple, list or dict, or anything
+    else with a `.to`, to `device`."""
+    if callable(getattr(batch, "to", None)):
         return batch.to(device)
-    if hasattr(batch, "to") and callable(batch.to):
-        return batch.to(device)
-    if isinstance(batch, dict):
-        return {k: to_device(v, device) for k, v in batch.items()}
-    if isinstance(batch, (list, tuple)):
-        return type(batch)(to_device(v, device) for v in batch)
-    return batch
+    return map_tree(lambda x: to_device(x, device) if hasattr(x, "to") else x, batch)
 
 # %% ../nbs/92_train.ipynb #cc1b9904
 class Progress:
@@ -360,6 +357,32 @@ def cycle_batches(batches: Iterable):
             yield b
         if empty:
             raise ValueError("batches is empty")
+
+# %% ../nbs/92_train.ipynb #91f86ed2
+@contextmanager
+def distributed():
+    """Yields `(rank, world, device)`: `(0, 1, cuda:0 or cpu)` on one process; under
+    `torchrun`, inside the process group (NCCL on GPUs, else gloo), left at the end."""
+    import torch.distributed as dist
+
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    rank = int(os.environ.get("RANK", "0"))
+    if world > 1:
+        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+    local = int(os.environ.get("LOCAL_RANK", "0"))
+    device = torch.device(f"cuda:{local}" if torch.cuda.is_available() else "cpu")
+    try:
+        yield rank, world, device
+    finally:
+        if world > 1:
+            dist.destroy_process_group()
+
+
+def run_as_script(name: str, main: Callable) -> None:
+    "`main()` when the module `name` was started as a script (not in a notebook)."
+    ipython = sys.modules.get("IPython")
+    if name == "__main__" and (ipython is None or ipython.get_ipython() is None):
+        main()
 
 # %% ../nbs/92_train.ipynb #5be0a473
 def seq2seq_loss(model: nn.Module, batch, smoothing: float = 0.0) -> torch.Tensor:

@@ -41,12 +41,7 @@ class SinusoidalPositions(nn.Module):
         )
 
     def forward(self, x: Tensor, offset: int = 0) -> Tensor:
-        if offset + x.shape[1] > self.pe.shape[0]:
-            raise ValueError(
-                f"positions {offset}..{offset + x.shape[1] - 1} exceed "
-                f"max_len={self.pe.shape[0]}"
-            )
-        return x + self.pe[offset : offset + x.shape[1]].to(x.dtype)
+        return x + self.pe[_rows(offset, x.shape[1], len(self.pe))].to(x.dtype)
 
 
 class LearnedPositions(nn.Module):
@@ -58,21 +53,24 @@ class LearnedPositions(nn.Module):
         self.weight = nn.Parameter(0.02 * torch.randn(max_len, d_model))
 
     def forward(self, x: Tensor, offset: int = 0) -> Tensor:
-        if offset + x.shape[1] > self.weight.shape[0]:
-            raise ValueError(
-                f"positions {offset}..{offset + x.shape[1] - 1} exceed "
-                f"max_len={self.weight.shape[0]}"
-            )
-        return x + self.weight[offset : offset + x.shape[1]]
+        return x + self.weight[_rows(offset, x.shape[1], len(self.weight))]
+
+
+def _rows(offset: int, n: int, max_len: int) -> slice:
+    "Positions `offset .. offset + n - 1` of a table of `max_len`, or a ValueError."
+    if offset + n > max_len:
+        raise ValueError(
+            f"positions {offset}..{offset + n - 1} exceed max_len={max_len}"
+        )
+    return slice(offset, offset + n)
 
 # %% ../nbs/06_transformer.ipynb #e198f9b2
-class TransformerEncoderLayer(nn.Module):
-    """Self-attention + feed-forward, each with a residual and a layer norm (post-LN, or
-    pre-LN with `norm_first=True`). Arguments, parameters and masks as
-    `torch.nn.TransformerEncoderLayer`:
-    `forward(src (S, B, d_model) or (B, S, d_model) with batch_first)` -> the same
-    shape; bool masks True = not allowed. `need_weights=True` also returns the weights
-    `(B, H, S, S)`."""
+class _Layer(nn.Module):
+    """The parts of both layers, created in torch's order (same seed, same weights): the
+    attention sublayers named in `attentions`, the feed-forward, then one layer norm
+    and one dropout per sublayer. Arguments as `torch.nn.TransformerEncoderLayer`."""
+
+    attentions: tuple[str, ...] = ()
 
     def __init__(
         self, d_model: int, nhead: int, dim_feedforward: int = 2048,
@@ -81,24 +79,38 @@ class TransformerEncoderLayer(nn.Module):
         device=None, dtype=None,
     ):
         super().__init__()
-        # created in torch's order: same seed, same weights
         f = dict(device=device, dtype=dtype)
-        self.self_attn = MultiHeadAttention(
-            d_model, nhead, dropout=dropout, bias=bias, batch_first=batch_first, **f
-        )
+        mha = dict(dropout=dropout, bias=bias, batch_first=batch_first, **f)
+        for name in self.attentions:
+            setattr(self, name, MultiHeadAttention(d_model, nhead, **mha))
         self.linear1 = nn.Linear(d_model, dim_feedforward, bias=bias, **f)
         self.dropout = nn.Dropout(dropout)
         self.linear2 = nn.Linear(dim_feedforward, d_model, bias=bias, **f)
         self.norm_first = norm_first
-        self.norm1 = nn.LayerNorm(d_model, eps=layer_norm_eps, bias=bias, **f)
-        self.norm2 = nn.LayerNorm(d_model, eps=layer_norm_eps, bias=bias, **f)
-        self.dropout1, self.dropout2 = nn.Dropout(dropout), nn.Dropout(dropout)
+        # norm1, norm2 (, norm3), then dropout1, dropout2 (, dropout3)
+        n = len(self.attentions) + 1
+        for i in range(1, n + 1):
+            norm = nn.LayerNorm(d_model, eps=layer_norm_eps, bias=bias, **f)
+            setattr(self, f"norm{i}", norm)
+        for i in range(1, n + 1):
+            setattr(self, f"dropout{i}", nn.Dropout(dropout))
         self.activation = _activation(activation)
 
+    def _ff(self, x: Tensor) -> Tensor:
+        "The feed-forward sublayer, ending in the last sublayer's dropout."
+        last = getattr(self, f"dropout{len(self.attentions) + 1}")
+        return last(self.linear2(self.dropout(self.activation(self.linear1(x)))))
 
-@patch
-def _ff(self: TransformerEncoderLayer, x: Tensor) -> Tensor:
-    return self.dropout2(self.linear2(self.dropout(self.activation(self.linear1(x)))))
+
+class TransformerEncoderLayer(_Layer):
+    """Self-attention + feed-forward, each with a residual and a layer norm (post-LN, or
+    pre-LN with `norm_first=True`). Arguments, parameters and masks as
+    `torch.nn.TransformerEncoderLayer`:
+    `forward(src (S, B, d_model) or (B, S, d_model) with batch_first)` -> the same
+    shape; bool masks True = not allowed. `need_weights=True` also returns the weights
+    `(B, H, S, S)`."""
+
+    attentions = ("self_attn",)
 
 # %% ../nbs/06_transformer.ipynb #33afe316
 @patch
@@ -141,9 +153,11 @@ def _check_width(x: Tensor, name: str, d_model: int) -> None:
         )
 
 
-def _layer_from_torch(cls, m: nn.Module):
-    """A `cls` layer with the settings, weights (state dict), activation and train/eval
-    mode of torch layer `m`."""
+@patch(cls_method=True)
+def from_torch(cls: _Layer, m: nn.Module) -> _Layer:
+    """A copy of a `torch.nn.TransformerEncoderLayer` (as `TransformerEncoderLayer`) or
+    `torch.nn.TransformerDecoderLayer` (as `TransformerDecoderLayer`): settings,
+    weights, activation, train/eval mode."""
     a, w = m.self_attn, m.linear1.weight
     new = cls(
         a.embed_dim, a.num_heads, m.linear1.out_features, m.dropout.p, m.activation,
@@ -153,17 +167,8 @@ def _layer_from_torch(cls, m: nn.Module):
     new.load_state_dict(m.state_dict())
     return new.train(m.training)
 
-
-@patch(cls_method=True)
-def from_torch(
-    cls: TransformerEncoderLayer, m: nn.TransformerEncoderLayer
-) -> TransformerEncoderLayer:
-    """A copy of a `torch.nn.TransformerEncoderLayer`: settings, weights, activation,
-    train/eval mode."""
-    return _layer_from_torch(cls, m)
-
 # %% ../nbs/06_transformer.ipynb #388607b3
-class TransformerDecoderLayer(nn.Module):
+class TransformerDecoderLayer(_Layer):
     """Causal self-attention, cross-attention to `memory`, feed-forward; residuals and
     layer norms as in `TransformerEncoderLayer`. Arguments, parameters and masks as
     `torch.nn.TransformerDecoderLayer`:
@@ -172,56 +177,13 @@ class TransformerDecoderLayer(nn.Module):
     weights (B, H, T, S))`; `cache` (`decoder_cache()`) keeps the keys and values of
     earlier positions for decoding step by step."""
 
-    def __init__(
-        self, d_model: int, nhead: int, dim_feedforward: int = 2048,
-        dropout: float = 0.1, activation=F.relu, layer_norm_eps: float = 1e-5,
-        batch_first: bool = False, norm_first: bool = False, bias: bool = True,
-        device=None, dtype=None,
-    ):
-        super().__init__()
-        f = dict(device=device, dtype=dtype)
-        mha = dict(dropout=dropout, bias=bias, batch_first=batch_first, **f)
-        self.self_attn = MultiHeadAttention(d_model, nhead, **mha)
-        self.multihead_attn = MultiHeadAttention(d_model, nhead, **mha)
-        self.linear1 = nn.Linear(d_model, dim_feedforward, bias=bias, **f)
-        self.dropout = nn.Dropout(dropout)
-        self.linear2 = nn.Linear(dim_feedforward, d_model, bias=bias, **f)
-        self.norm_first = norm_first
-        self.norm1, self.norm2, self.norm3 = (
-            nn.LayerNorm(d_model, eps=layer_norm_eps, bias=bias, **f) for _ in range(3)
-        )
-        self.dropout1, self.dropout2, self.dropout3 = (
-            nn.Dropout(dropout) for _ in range(3)
-        )
-        self.activation = _activation(activation)
-
-    def _ff(self, x: Tensor) -> Tensor:
-        return self.dropout3(
-            self.linear2(self.dropout(self.activation(self.linear1(x))))
-        )
+    attentions = ("self_attn", "multihead_attn")
 
     @staticmethod
     def decoder_cache() -> dict:
         """A fresh cache for `forward(..., cache=)`: the self-attention's keys and
         values, and the memory's."""
         return {"self": KVCache(), "cross": KVCache(static=True)}
-
-# %% ../nbs/06_transformer.ipynb #a5327371
-@patch
-def _sa_block(self: TransformerDecoderLayer, x: Tensor, **kw) -> tuple[Tensor, Tensor]:
-    """The self-attention sublayer, without residual and norm: `(out, weights per head
-    or None)`. `kw`: the masks, `need_weights` and `cache` of `MultiHeadAttention`."""
-    a, w = self.self_attn(x, x, x, average_attn_weights=False, **kw)
-    return self.dropout1(a), w
-
-
-@patch
-def _mha_block(
-    self: TransformerDecoderLayer, x: Tensor, memory: Tensor, **kw
-) -> tuple[Tensor, Tensor]:
-    "The cross-attention sublayer: queries from `x`, keys and values from `memory`."
-    a, w = self.multihead_attn(x, memory, memory, average_attn_weights=False, **kw)
-    return self.dropout2(a), w
 
 # %% ../nbs/06_transformer.ipynb #143b8751
 @patch
@@ -237,36 +199,30 @@ def forward(
     _check_width(tgt, "tgt", E)
     _check_width(memory, "memory", E)
     cache = cache or {}
+    # the weights per head, as the encoder layer's
+    weights = dict(need_weights=need_weights, average_attn_weights=False)
     sa = dict(
         attn_mask=tgt_mask, key_padding_mask=tgt_key_padding_mask,
-        is_causal=tgt_is_causal, need_weights=need_weights, cache=cache.get("self"),
+        is_causal=tgt_is_causal, cache=cache.get("self"), **weights,
     )
     ca = dict(
         attn_mask=memory_mask, key_padding_mask=memory_key_padding_mask,
-        is_causal=memory_is_causal, need_weights=need_weights, cache=cache.get("cross"),
+        is_causal=memory_is_causal, cache=cache.get("cross"), **weights,
     )
     if self.norm_first:
-        a, w_self = self._sa_block(self.norm1(tgt), **sa)
-        x = tgt + a
-        a, w_cross = self._mha_block(self.norm2(x), memory, **ca)
-        x = x + a
+        h = self.norm1(tgt)
+        a, w_self = self.self_attn(h, h, h, **sa)
+        x = tgt + self.dropout1(a)
+        a, w_cross = self.multihead_attn(self.norm2(x), memory, memory, **ca)
+        x = x + self.dropout2(a)
         x = x + self._ff(self.norm3(x))
     else:
-        a, w_self = self._sa_block(tgt, **sa)
-        x = self.norm1(tgt + a)
-        a, w_cross = self._mha_block(x, memory, **ca)
-        x = self.norm2(x + a)
+        a, w_self = self.self_attn(tgt, tgt, tgt, **sa)
+        x = self.norm1(tgt + self.dropout1(a))
+        a, w_cross = self.multihead_attn(x, memory, memory, **ca)
+        x = self.norm2(x + self.dropout2(a))
         x = self.norm3(x + self._ff(x))
     return (x, (w_self, w_cross)) if need_weights else x
-
-# %% ../nbs/06_transformer.ipynb #f01fb29a
-@patch(cls_method=True)
-def from_torch(
-    cls: TransformerDecoderLayer, m: nn.TransformerDecoderLayer
-) -> TransformerDecoderLayer:
-    """A copy of a `torch.nn.TransformerDecoderLayer`: settings, weights, activation,
-    train/eval mode."""
-    return _layer_from_torch(cls, m)
 
 # %% ../nbs/06_transformer.ipynb #68e8a038
 class Transformer(nn.Module):

@@ -7,7 +7,6 @@ import argparse
 import csv
 import hashlib
 import json
-import os
 import sys
 import time
 from functools import partial
@@ -23,7 +22,9 @@ from attn_tutorial.data import (
 )
 from .rnn import Seq2Seq
 from .search import beam_search, greedy
-from .train import fit, seed_everything, seq2seq_loss, warmup_rsqrt
+from attn_tutorial.train import (
+    distributed, fit, run_as_script, seed_everything, seq2seq_loss, warmup_rsqrt,
+)
 from .transformer import Transformer
 
 # %% auto #0
@@ -387,37 +388,21 @@ def main(argv=None) -> dict | None:
     import torch.distributed as dist
 
     a, argv = _parse(argv), sys.argv[1:] if argv is None else list(argv)
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    rank = int(os.environ.get("RANK", "0"))
-    if world > 1:
-        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
-    device = torch.device(
-        f"cuda:{int(os.environ.get('LOCAL_RANK', '0'))}"
-        if torch.cuda.is_available()
-        else "cpu"
-    )
-    # the same initial weights on every process
-    seed_everything(a.seed)
-    tokenizer, model, shard, valid, test = _setup(a, rank, world)
-    hist = _train(a, model, tokenizer, shard, valid, rank, world, device)
-    final = (
-        _digest(model) if hist.final_state is None else _digest_state(hist.final_state)
-    )
-    digests = [None] * world
-    if world > 1:
-        dist.all_gather_object(digests, final)
-    else:
-        digests = [final]
-    results = None
-    if rank == 0:
+    with distributed() as (rank, world, device):
+        # the same initial weights on every process
+        seed_everything(a.seed)
+        tokenizer, model, shard, valid, test = _setup(a, rank, world)
+        hist = _train(a, model, tokenizer, shard, valid, rank, world, device)
+        state = hist.final_state
+        final = _digest(model) if state is None else _digest_state(state)
+        digests = [final] * world
+        if world > 1:
+            dist.all_gather_object(digests, final)
+        if rank > 0:
+            return None
         results = _evaluate(a, argv, model, tokenizer, test, hist, digests, world)
         _save(a, model, tokenizer, results)
-    if world > 1:
-        dist.destroy_process_group()
-    return results
+        return results
 
 # %% ../nbs/10_translation.ipynb #8eb3b019
-#| eval: false
-# a notebook's kernel is __main__ too
-if __name__ == "__main__" and "ipykernel" not in sys.modules:
-    main()
+run_as_script(__name__, main)

@@ -228,19 +228,15 @@ def add(
     w = _as_layers(weights)
     n_layers, n_heads, L, S = w.shape
     key_tokens = query_tokens if key_tokens is None else key_tokens
-    if len(query_tokens) != L or len(key_tokens) != S:
-        raise ValueError(
-            f"weights of shape {w.shape} = (layers, H, L, S) need {L} query and "
-            f"{S} key tokens, "
-            f"got {len(query_tokens)} and {len(key_tokens)}"
-        )
     layer_names = list(layer_names or [f"layer {i + 1}" for i in range(n_layers)])
     head_names = list(head_names or [f"head {h + 1}" for h in range(n_heads)])
-    if len(layer_names) != n_layers or len(head_names) != n_heads:
+    need = (L, S, n_layers, n_heads)
+    got = tuple(map(len, (query_tokens, key_tokens, layer_names, head_names)))
+    if got != need:
         raise ValueError(
-            f"weights of shape {w.shape} need {n_layers} layer names and "
-            f"{n_heads} head names, "
-            f"got {len(layer_names)} and {len(head_names)}"
+            f"weights of shape {tuple(w.shape)} = (layers, H, L, S) need {L} query "
+            f"tokens, {S} key tokens, {n_layers} layer names and {n_heads} head "
+            f"names, got {', '.join(map(str, got))}"
         )
     if not -n_layers <= layer < n_layers:
         raise ValueError(f"layer {layer} is out of range for {n_layers} layers")

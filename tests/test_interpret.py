@@ -79,3 +79,29 @@ def test_grad_times_input_is_a_first_order_effect(model):
         for j in (2, 5):
             finite = (objective(1.0, j) - objective(1 - eps, j)) / eps
             assert abs(attr[j]) > 1e-3 and abs(finite - attr[j].item()) < 0.05 * abs(attr).max().item()
+
+
+def test_edit_attention_on_a_gpt_zeroes_a_head_exactly():
+    "In a GPT (`h[i].attn`): the identity edit changes nothing; zeroing head 1's weights is zeroing its output."
+    from attn_tutorial.gpt import GPT
+
+    torch.manual_seed(0)
+    gpt = GPT(11, n_positions=8, n_embd=8, n_layer=2, n_head=2).double().eval()
+    idx = torch.randint(11, (3, 8))
+    base, original = gpt(idx), gpt.h[1].attn
+    with edit_attention(gpt, 1, lambda w: w):
+        torch.testing.assert_close(gpt(idx), base, rtol=0, atol=1e-12)
+
+    def zero_head(w):
+        w = w.clone()
+        w[:, 1] = 0
+        return w
+
+    out_proj_in = []
+    with edit_attention(gpt, 1, zero_head) as m:
+        m.h[1].attn.out_proj.register_forward_pre_hook(lambda mod, a: out_proj_in.append(a[0]))
+        ablated = m(idx)
+    assert gpt.h[1].attn is original and (ablated - base).abs().max() > 1e-6
+    # what the edited copy's out_proj saw, the heads side by side: head 1's features are 0, head 0's are not
+    x = out_proj_in[0]                                                   # (B, T, E = 2 heads x 4)
+    assert x[..., 4:].abs().max() == 0 and x[..., :4].abs().max() > 0

@@ -120,12 +120,12 @@ def test_view_kinds_layers_heads_and_names():
 
 @pytest.mark.parametrize("call, message", [
     (lambda: attention_view(torch.rand(2, 2, 3, 4, 5), TOKENS), r"got shape \(2, 2, 3, 4, 5\)"),
-    (lambda: attention_view(_layers(), TOKENS[:5]), r"\(2, 3, 6, 6\) = \(layers, H, L, S\) need 6 query and 6 key"),
-    (lambda: attention_view(_layers(L=4), ["a"] * 4, TOKENS[:5]), r"need 4 query and 6 key tokens, got 4 and 5"),
+    (lambda: attention_view(_layers(), TOKENS[:5]), r"\(2, 3, 6, 6\) = \(layers, H, L, S\) need 6 query tokens, 6 key tokens"),
+    (lambda: attention_view(_layers(L=4), ["a"] * 4, TOKENS[:5]), r"need 4 query tokens, 6 key tokens, 2 layer names and 3 head names, got 4, 5, 2, 3"),
     (lambda: attention_view([torch.rand(3, 6, 6), torch.rand(2, 6, 6)], TOKENS), r"\[\(3, 6, 6\), \(2, 6, 6\)\]"),
     (lambda: attention_view([], TOKENS), "empty list"),
     (lambda: attention_view(torch.full((6, 6), float("nan")), TOKENS), "NaN or inf"),
-    (lambda: attention_view(_layers(), TOKENS, head_names=["a"]), "need 2 layer names and 3 head names"),
+    (lambda: attention_view(_layers(), TOKENS, head_names=["a"]), r"2 layer names and 3 head names, got 6, 6, 2, 1$"),
     (lambda: attention_view(_layers(), TOKENS, layer=2), "layer 2 is out of range for 2 layers"),
     (lambda: AttentionView().html(), "the view is empty"),
     (lambda: attention_view(_layers(), TOKENS).save("x.txt"), r"cannot save a view as '.txt'"),
