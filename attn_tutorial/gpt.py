@@ -312,18 +312,13 @@ def next_token(
 # %% ../nbs/16_gpt.ipynb #2ffe700f
 @patch
 def generate(
-    self: GPT,
-    idx: Tensor,  # the prompt (B, T)
-    max_new_tokens: int,
-    do_sample: bool = False,  # False: greedy
-    temperature: float = 1.0,
-    top_k: int | None = None,
-    top_p: float | None = None,
-    use_cache: bool = True,
-    generator: torch.Generator | None = None,  # for the draws of `do_sample`
+    self: GPT, idx: Tensor, max_new_tokens: int, do_sample: bool = False,
+    temperature: float = 1.0, top_k: int | None = None, top_p: float | None = None,
+    use_cache: bool = True, generator: torch.Generator | None = None,
 ) -> Tensor:
-    """`idx (B, T)` continued by `max_new_tokens` tokens, `(B, T + max_new_tokens)`,
-    each chosen by `next_token`. With `use_cache` the prompt goes through the model
+    """The prompt `idx (B, T)` continued by `max_new_tokens` tokens, `(B, T +
+    max_new_tokens)`, each chosen by `next_token` (greedy unless `do_sample`; the
+    draws from `generator`). With `use_cache` the prompt goes through the model
     once and then only the newest token, each layer keeping the earlier keys and
     values in a `KVCache`; without it the whole sequence goes through again at every
     step (the same tokens, more work)."""

@@ -1,14 +1,15 @@
 """What a reader sees, per chapter page of the built book (_build/html), measured in headless Chromium: the share of
-the page's height taken by visible code (folded cells count only their toggle), the widest visible code line, the
-progress-bar lines left in outputs, and whether the page opens with what it teaches and ends with a summary and
-exercises. Goals: code <= 30% of the height, lines <= 88 characters, no progress lines, every part present.
-Prints a table and writes JSON.
+the page's height taken by visible code (a folded cell shows only its "show code" bar, measured apart as
+"toggles"), the widest visible code line, the progress-bar lines left in outputs, and whether the page opens with
+what it teaches and ends with a summary and exercises. Goals: code <= 30% of the height, lines <= 88 characters,
+no progress lines, every part present. Prints a table and writes JSON.
 
-    .venv/bin/python bench/reader.py [--out bench/results/reader.json] [--only 06_transformer ...]
+    .venv/bin/python bench/reader.py [--out bench/results/reader.json] [--only 06_transformer ...] [--html DIR]
 """
 from __future__ import annotations
 
 import argparse
+import datetime
 import functools
 import http.server
 import json
@@ -25,13 +26,23 @@ PROGRESS = re.compile(r"\[[#.]{20}\] \d+/\d+")
 
 MEASURE = """() => {
   const main = document.querySelector("article.bd-article");
-  const shown = e => e.offsetParent !== null && e.getClientRects().length > 0;
+  // a closed toggle's content keeps its layout box in Chromium but is not shown: skip it
+  // (a closed toggle's own summary is shown)
+  const shown = e => {
+    for (let d = e.closest("details"); d; d = d.parentElement && d.parentElement.closest("details"))
+      if (!d.open && !(e.tagName === "SUMMARY" && e.parentElement === d)) return false;
+    return e.getClientRects().length > 0;
+  };
+  const height = e => e.getBoundingClientRect().height;
   const inputs = [...main.querySelectorAll("div.cell div.cell_input")].filter(shown);
-  const code = inputs.reduce((h, e) => h + e.getBoundingClientRect().height, 0);
+  // a folded cell shows only its "Show code cell source" bar: measured apart
+  const toggles = [...main.querySelectorAll("details > summary")].filter(e => !e.parentElement.open && shown(e));
+  const sum = els => els.reduce((h, e) => h + height(e), 0);
+  const code = sum(inputs), bars = sum(toggles);
   const lines = inputs.flatMap(e => e.innerText.split("\\n"));
   const outputs = [...main.querySelectorAll("div.cell_output")].filter(shown).map(e => e.innerText);
   const heads = [...main.querySelectorAll("h1, h2, h3")].map(h => h.innerText.replace(/[#¶]/g, "").trim());
-  return {height: main.getBoundingClientRect().height, code, lines, outputs, heads,
+  return {height: height(main), code, bars, lines, outputs, heads, inputs: inputs.length, toggles: toggles.length,
           first: [...main.querySelectorAll("section p")].slice(0, 4).map(p => p.innerText).join(" ")};
 }"""
 
@@ -59,7 +70,9 @@ def measure(page, url: str) -> dict:
         raise SystemExit(f"{url}: not in the build (run `make book` first)")
     m = page.evaluate(MEASURE)
     heads = [h.lower() for h in m["heads"]]
-    return dict(code_share=round(m["code"] / max(m["height"], 1), 3),
+    page_height = max(m["height"], 1)
+    return dict(code_share=round(m["code"] / page_height, 3), toggle_share=round(m["bars"] / page_height, 3),
+                code_cells=m["inputs"], folded_cells=m["toggles"],
                 widest_line=max((len(line.rstrip()) for line in m["lines"]), default=0),
                 progress_lines=sum(len(PROGRESS.findall(o)) for o in m["outputs"]),
                 learn="in this chapter you will learn" in m["first"].lower(),
@@ -72,14 +85,16 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", default=str(ROOT / "bench/results/reader.json"))
     ap.add_argument("--only", nargs="*")
+    ap.add_argument("--html", default=str(HTML), help="the built book (default: _build/html)")
     args = ap.parse_args()
     docs = [d for d in chapters() if not args.only or Path(d).name in args.only]
-    server = serve(HTML)
+    server = serve(Path(args.html))
     base = f"http://127.0.0.1:{server.server_address[1]}"
     rows = []
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=[
             "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update"])
+        browser_version = browser.version
         page = browser.new_page(viewport={"width": 1280, "height": 900})
         for doc in docs:
             r = dict(page=Path(doc).name, **measure(page, f"{base}/{doc}.html"))
@@ -88,16 +103,21 @@ def main() -> None:
             rows.append(r)
         browser.close()
     server.shutdown()
-    print(f"{'page':<22} {'code':>6} {'widest':>6} {'progress':>8} {'learn':>5} {'summary':>7} {'exercises':>9}")
+    print(f"{'page':<22} {'code':>6} {'toggles':>7} {'widest':>6} {'progress':>8} {'learn':>5} {'summary':>7} "
+          f"{'exercises':>9}")
     for r in rows:
-        print(f"{r['page']:<22} {r['code_share']:6.0%} {r['widest_line']:6d} {r['progress_lines']:8d} "
+        print(f"{r['page']:<22} {r['code_share']:6.0%} {r['toggle_share']:7.0%} {r['widest_line']:6d} "
+              f"{r['progress_lines']:8d} "
               f"{'yes' if r['learn'] else 'NO':>5} {'yes' if r['summary'] else 'NO':>7} "
               f"{'yes' if r['exercises'] else 'NO':>9}")
     print(f"goals (code <= {CODE_SHARE:.0%}, lines <= {WIDTH}, no progress lines, all parts): "
           f"{sum(r['ok'] for r in rows)} of {len(rows)} pages meet them")
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(dict(benchmark="reader", goals=dict(code_share=CODE_SHARE, widest_line=WIDTH),
+    when = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+    source = dict(command="bench/reader.py", date=when, chromium=browser_version)
+    goals = dict(code_share=CODE_SHARE, widest_line=WIDTH)
+    out.write_text(json.dumps(dict(benchmark="reader", goals=goals, source=source,
                                    rows=rows, all_met=all(r["ok"] for r in rows)), indent=2) + "\n")
     print(f"wrote {out}")
 

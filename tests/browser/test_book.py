@@ -2,8 +2,9 @@
 
 For each page: no console errors, no request leaves the local server, the math is typeset by the bundled
 MathJax (no raw `\\(`), every image loads and there are as many as the executed notebook has image outputs,
-no nbdev `#|` directive is visible, and the code of `#| hide` cells is not on the page. A full-page
-screenshot of each page is saved under `_build/screenshots/` to look at. The markdown pages of the book
+no nbdev `#|` directive is visible, and the code of `#| hide` cells is not on the page. With
+BOOK_SCREENSHOTS=1 a full-page screenshot of each page is saved under `_build/screenshots/` to look at (off by
+default: they took a fifth of the test's time). The markdown pages of the book
 (references, glossary, API reference) get the same checks, with no executed notebook and no images.
 
 Then the book's furniture: citations link to entries of the references page, glossary terms to entries of the
@@ -12,6 +13,8 @@ glossary, each chapter to its module's section of the API reference; the downloa
 """
 from __future__ import annotations
 
+import functools
+import os
 import sys
 from pathlib import Path
 
@@ -59,10 +62,18 @@ def chapters() -> list[str]:
     return [d for d in toc_files() if source(d).suffix == ".ipynb" and default_exp(read_doc(d))]
 
 
-def anchors(page, url: str) -> set[str]:
-    "Every element id on the page at `url`."
+@functools.cache
+def _anchors(url: str, browser) -> frozenset[str]:
+    page = browser.new_page()
     page.goto(url, wait_until="domcontentloaded")
-    return set(page.eval_on_selector_all("[id]", "els => els.map(e => e.id)"))
+    ids = frozenset(page.eval_on_selector_all("[id]", "els => els.map(e => e.id)"))
+    page.close()
+    return ids
+
+
+def anchors(page, url: str) -> frozenset[str]:
+    "Every element id on the page at `url` (read once per session: the pages do not change)."
+    return _anchors(url, page.context)
 
 
 def hidden_only_lines(nb) -> set[str]:
@@ -116,8 +127,9 @@ def test_page(doc, book_url, browser):
         page.wait_for_function("window.MathJax && MathJax.startup && MathJax.startup.promise")
         page.evaluate("MathJax.startup.promise")
     page.wait_for_load_state("networkidle")
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SHOTS / f"{Path(doc).name}.png"), full_page=True)
+    if os.environ.get("BOOK_SCREENSHOTS"):
+        SHOTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(SHOTS / f"{Path(doc).name}.png"), full_page=True)
 
     text = page.inner_text("main")
     title = next(c.source.splitlines()[0].lstrip("# ") for c in nb.cells if c.cell_type == "markdown")
