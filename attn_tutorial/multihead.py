@@ -204,6 +204,9 @@ def forward(
     # True = may attend
     mask = self._merge_masks(attn_mask, key_padding_mask, B, L, k.shape[-2])
     offset = k.shape[-2] - L if cache is not None and not cache.static else 0
+    if is_causal and L == 1 and offset:
+        # one new query after every cached key: the causal mask hides none of them
+        is_causal = False
     if is_causal and (offset or self.bias_k is not None or self.add_zero_attn):
         mask = combine_masks(
             L, k.shape[-2], mask, is_causal=True, offset=offset, device=q.device
@@ -231,20 +234,39 @@ class KVCache:
     again. `reorder(index)` follows the beams of a beam search."""
 
     def __init__(self, static: bool = False):
-        self.static, self.k, self.v = static, None, None
+        self.static, self.t, self._k, self._v = static, 0, None, None
 
     def __len__(self) -> int:
-        return 0 if self.k is None else self.k.shape[-2]
+        return self.t
+
+    @property
+    def k(self) -> Tensor | None:
+        return None if self._k is None else self._k[..., : self.t, :]
+
+    @property
+    def v(self) -> Tensor | None:
+        return None if self._v is None else self._v[..., : self.t, :]
 
     def update(self, k: Tensor, v: Tensor) -> tuple[Tensor, Tensor]:
-        if self.k is not None:
-            k, v = torch.cat([self.k, k], dim=-2), torch.cat([self.v, v], dim=-2)
-        self.k, self.v = k, v
-        return k, v
+        t, n = self.t, k.shape[-2]
+        if self._k is None or self.static or torch.is_grad_enabled():
+            # kept as they are (a memory, or a graph to differentiate through)
+            if self._k is not None:
+                k, v = torch.cat([self.k, k], dim=-2), torch.cat([self.v, v], dim=-2)
+            self._k, self._v, self.t = k, v, k.shape[-2]
+            return k, v
+        if t + n > self._k.shape[-2]:
+            # room for twice as many: appending copies each position O(1) times
+            room = lambda x: x.new_empty(*x.shape[:-2], t + n, x.shape[-1])
+            self._k = torch.cat([self.k, room(self._k)], dim=-2)
+            self._v = torch.cat([self.v, room(self._v)], dim=-2)
+        self._k[..., t : t + n, :], self._v[..., t : t + n, :] = k, v
+        self.t = t + n
+        return self.k, self.v
 
     def reorder(self, index: Tensor) -> None:
-        if self.k is not None:
-            self.k, self.v = self.k[index], self.v[index]
+        if self._k is not None:
+            self._k, self._v = self._k[index], self._v[index]
 
 # %% ../nbs/05_multihead.ipynb #32e7d6be
 @patch
