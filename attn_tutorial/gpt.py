@@ -8,6 +8,7 @@ import copy
 import json
 import math
 import sys
+import time
 from collections import OrderedDict
 from itertools import product
 from pathlib import Path
@@ -372,15 +373,19 @@ def _parse(argv=None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-def _budget(a, model, batches, device, world: int) -> int:
+def _budget(a, model, batches, device, world: int, eval_fn) -> int:
     """The run's steps: `--steps`, or as many as `--minutes` allow at the speed of a few
-    steps of a copy of the model (the same number on every process)."""
+    steps of a copy of the model, with time left for an evaluation every
+    `--eval-every` steps (the same number on every process)."""
     if a.steps is not None:
         return a.steps
     trial = copy.deepcopy(model)
     fit(trial, lm_loss, batches, 3, lr=a.lr, device=device, progress=False)  # warm-up
     hist = fit(trial, lm_loss, batches, 10, lr=a.lr, device=device, progress=False)
-    steps = torch.tensor(int(60 * a.minutes / hist.seconds_per_step))
+    start = time.perf_counter()
+    eval_fn(trial.eval())
+    per_step = hist.seconds_per_step + (time.perf_counter() - start) / a.eval_every
+    steps = torch.tensor(int(60 * a.minutes / per_step))
     if world > 1:
         dist.all_reduce(steps, op=dist.ReduceOp.MIN)
     return max(int(steps), 1)
@@ -397,11 +402,11 @@ def _long_run(a, rank: int, world: int, device) -> tuple[GPT, dict]:
     batches = text_batches(
         train_ids, a.context, max(a.batch_size // world, 1), seed=a.seed + rank
     )
-    steps = _budget(a, model, batches, device, world)
+    eval_fn = lambda m: {"valid_loss": held_out_loss(m, valid_ids, a.context)}
+    steps = _budget(a, model, batches, device, world, eval_fn)
     hist = fit(
         model, lm_loss, batches, steps, seconds=60 * a.minutes, lr=a.lr,
-        schedule=cosine_decay(steps, a.warmup),
-        eval_fn=lambda m: {"valid_loss": held_out_loss(m, valid_ids, a.context)},
+        schedule=cosine_decay(steps, a.warmup), eval_fn=eval_fn,
         eval_every=a.eval_every, device=device,
         progress=not a.no_progress and rank == 0, desc=f"gpt x{world}",
     )
