@@ -44,11 +44,11 @@ def repeat_segment(
 
 def repeated_tokens(
     n: int, length: int, vocab_size: int, min_len: int = 8, max_len: int = 16,
-    generator: torch.Generator | None = None,
+    generator: torch.Generator | None = None, low: int = 0,
 ) -> tuple[Tensor, Tensor, Tensor]:
-    """`n` rows of `length` random ids in `[0, vocab_size)`, with a segment repeated
+    """`n` rows of `length` random ids in `[low, vocab_size)`, with a segment repeated
     by `repeat_segment`: -> `x (n, length)`, `start (n,)`, `seg (n,)`."""
-    x = torch.randint(vocab_size, (n, length), generator=generator)
+    x = torch.randint(low, vocab_size, (n, length), generator=generator)
     return repeat_segment(x, min_len, max_len, generator)
 
 # %% ../nbs/11_induction.ipynb #6f2559a0
@@ -80,13 +80,13 @@ def repeat_losses(
 # %% ../nbs/11_induction.ipynb #3e3e7b34
 def doubled_segments(
     n: int, length: int, vocab_size: int, min_len: int = 8, max_len: int = 16,
-    generator: torch.Generator | None = None,
+    generator: torch.Generator | None = None, low: int = 0,
 ) -> Tensor:
-    """`n` rows of `length` random ids in `[0, vocab_size)` made of segments of
+    """`n` rows of `length` random ids in `[low, vocab_size)` made of segments of
     `min_len` to `max_len` ids, each said twice in a row: `[s s][s' s']...` (the last
     may be cut off). -> `x (n, length)`."""
     _check_segments(length, min_len, max_len)
-    x = torch.randint(vocab_size, (n, length), generator=generator)
+    x = torch.randint(low, vocab_size, (n, length), generator=generator)
     for row in x:
         t = 0
         while t < length:

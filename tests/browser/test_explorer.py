@@ -126,7 +126,7 @@ def test_text_is_readable_in_dark_mode(browser, tmp_path, weights):
     p.close()
 
 
-@pytest.mark.parametrize("doc", ["nbs/06_transformer", "nbs/08_pretrained", "nbs/12_translation", "nbs/90_viz"])
+@pytest.mark.parametrize("doc", ["nbs/06_transformer", "nbs/08_pretrained", "nbs/13_translation", "nbs/90_viz"])
 def test_the_book_chapters_show_a_working_view(doc, book_url, browser):
     p = browser.new_page()
     errors = []

@@ -69,9 +69,9 @@ def test_conclusion_shows_every_recorded_result_in_a_table(book_url, browser):
     import json
     # the chapters named before the conclusion: the build executes notebooks in name order
     expected = sum(len(json.loads(p.read_text())) for p in (ROOT / "_build" / "results").glob("[01][0-9]_*.json")
-                   if p.stem < "17_conclusion")
+                   if p.stem < "18_conclusion")
     page = browser.new_page()
-    page.goto(f"{book_url}/nbs/17_conclusion.html", wait_until="networkidle")
+    page.goto(f"{book_url}/nbs/18_conclusion.html", wait_until="networkidle")
     table = page.locator("table.results-table")
     assert table.count() == 1
     assert table.locator("tbody tr").count() == expected > 14

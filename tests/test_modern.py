@@ -1,0 +1,174 @@
+"""attn_tutorial.modern: RoPE's scores depend only on distance and its two layouts are one rotation, ALiBi's
+slopes are the paper's, the window is a band of the causal mask, grouped-query attention is multi-head
+attention with repeated key/value heads, and `Llama.from_hf` copies transformers' Llama and Mistral (logits
+within 1e-6 in float64, since Hugging Face computes RoPE and RMSNorm in float32; greedy tokens equal with and
+without the cache)."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from attn_tutorial.modern import (
+    Llama, RMSNorm, SelfAttention, alibi_bias, alibi_slopes, apply_rope,
+    apply_rope_interleaved, cache_bytes, rope_angles, window_mask,
+)
+from attn_tutorial.multihead import KVCache
+
+transformers = pytest.importorskip("transformers")
+
+
+def test_rope_score_depends_only_on_distance():
+    torch.manual_seed(0)
+    q, k = torch.randn(2, 32, dtype=torch.float64)
+    pos = torch.tensor([3, 11, 503, 511, 0, 8])
+    cos, sin = rope_angles(32, pos)
+    r = lambda x, i: apply_rope(x, cos[i], sin[i])
+    s1, s2, s3 = (r(q, i) @ r(k, i + 1) for i in (0, 2, 4))  # distance -8 each time
+    assert abs(s1 - s2) < 1e-10 and abs(s1 - s3) < 1e-10
+    assert abs(r(q, 0) @ r(k, 2) - r(q, 0) @ r(k, 1)) > 1e-3  # another distance differs
+    # a rotation: norms kept
+    torch.testing.assert_close(r(q, 2).norm(), q.norm(), rtol=0, atol=1e-12)
+
+
+def test_rope_layouts_differ_by_a_permutation():
+    x = torch.randn(2, 3, 7, 16, dtype=torch.float64)
+    cos, sin = rope_angles(16, torch.arange(5, 12))
+    perm = torch.cat([torch.arange(0, 16, 2), torch.arange(1, 16, 2)])
+    torch.testing.assert_close(
+        apply_rope(x[..., perm], cos, sin), apply_rope_interleaved(x, cos, sin)[..., perm],
+        rtol=0, atol=1e-12,
+    )
+    with pytest.raises(ValueError, match="head_dim must be even, got 7"):
+        rope_angles(7, torch.arange(3))
+
+
+def test_rope_matches_hugging_face_rotary():
+    from transformers.models.llama import modeling_llama as ml
+
+    config = transformers.LlamaConfig(hidden_size=64, num_attention_heads=4)
+    rotary = ml.LlamaRotaryEmbedding(config)
+    x = torch.randn(1, 4, 9, 16, dtype=torch.float64)
+    pos = torch.arange(100, 109)[None]
+    cos_hf, sin_hf = rotary(x, pos)
+    q_hf, _ = ml.apply_rotary_pos_emb(x, x, cos_hf, sin_hf)
+    cos, sin = rope_angles(16, pos[0])
+    # theirs: angles in float32; the positions reach 108, so allow float32's error there
+    torch.testing.assert_close(apply_rope(x, cos, sin), q_hf, rtol=0, atol=1e-4)
+    torch.testing.assert_close(cos, cos_hf[0], rtol=0, atol=1e-4)
+
+
+def test_alibi_slopes_and_bias():
+    torch.testing.assert_close(alibi_slopes(8), 2.0 ** -torch.arange(1.0, 9.0))
+    torch.testing.assert_close(alibi_slopes(4), 2.0 ** -torch.arange(2.0, 9.0, 2.0))
+    # 6 heads: the 4-head slopes, then every other slope of the 8-head sequence
+    torch.testing.assert_close(alibi_slopes(6)[4:], 2.0 ** -torch.tensor([1.0, 3.0]))
+    b = alibi_bias(2, 3, 5, offset=2)  # queries at 2, 3, 4 over keys 0..4
+    torch.testing.assert_close(b[0, 0], -0.0625 * torch.tensor([2.0, 1, 0, 0, 0]))
+
+
+def test_window_mask_is_a_band_of_the_causal_mask():
+    m = window_mask(6, 6, window=3)
+    i, j = torch.meshgrid(torch.arange(6), torch.arange(6), indexing="ij")
+    assert torch.equal(m, (j <= i) & (i - j < 3))
+    m = window_mask(2, 7, window=4, offset=5)  # two new queries after 5 cached keys
+    assert m.tolist() == [[False, False, True, True, True, True, False],
+                          [False, False, False, True, True, True, True]]
+    assert torch.equal(window_mask(4, 4), torch.ones(4, 4).tril().bool())
+
+
+def test_rmsnorm_against_torch_and_in_half_precision():
+    norm = RMSNorm(8, eps=1e-6).double()
+    with torch.no_grad():
+        norm.weight.uniform_()
+    x = torch.randn(4, 8, dtype=torch.float64)
+    theirs = torch.nn.RMSNorm(8, eps=1e-6).double()
+    theirs.load_state_dict(norm.state_dict())
+    torch.testing.assert_close(norm(x), theirs(x), rtol=0, atol=1e-12)
+    half = RMSNorm(8).half()(torch.full((2, 8), 3e4, dtype=torch.half))
+    assert half.dtype == torch.half and torch.isfinite(half).all()
+
+
+def test_grouped_query_attention_is_mha_with_repeated_kv_heads():
+    torch.manual_seed(0)
+    gqa = SelfAttention(48, n_head=6, n_kv_head=2).double()
+    mha = SelfAttention(48, n_head=6).double()
+    with torch.no_grad():
+        for name in ("q_proj", "o_proj"):
+            getattr(mha, name).weight.copy_(getattr(gqa, name).weight)
+        for name in ("k_proj", "v_proj"):
+            w = getattr(gqa, name).weight.view(2, 8, 48).repeat_interleave(3, 0)
+            getattr(mha, name).weight.copy_(w.reshape(48, 48))
+    x = torch.randn(3, 10, 48, dtype=torch.float64)
+    torch.testing.assert_close(gqa(x), mha(x), rtol=0, atol=1e-12)
+    # the cache, one position at a time, gives the full-sequence outputs
+    cache = KVCache()
+    steps = torch.cat([gqa(x[:, t : t + 1], cache) for t in range(10)], 1)
+    torch.testing.assert_close(steps, gqa(x), rtol=0, atol=1e-12)
+    assert cache.k.shape == (3, 2, 10, 8)
+    assert cache.k.nbytes + cache.v.nbytes == cache_bytes(1, 2, 8, 10, 8) * 3  # batch 3
+    with pytest.raises(ValueError, match="n_head=6 must be a multiple of n_kv_head=4"):
+        SelfAttention(48, 6, 4)
+
+
+def test_window_attention_equals_the_masked_attention_and_caches():
+    torch.manual_seed(0)
+    att = SelfAttention(32, 4, 2, window=5).double()
+    full = SelfAttention(32, 4, 2).double()
+    full.load_state_dict(att.state_dict())
+    x = torch.randn(2, 12, 32, dtype=torch.float64)
+    # positions < window see everything before them: the same as no window
+    torch.testing.assert_close(att(x)[:, :5], full(x)[:, :5], rtol=0, atol=1e-12)
+    assert (att(x)[:, 5:] - full(x)[:, 5:]).abs().max() > 1e-3
+    # the last query with the window = full attention over its last 5 positions
+    last = full(x[:, -5:])[:, -1]
+    # (RoPE depends on distances only, so shifting the five positions changes nothing)
+    torch.testing.assert_close(att(x)[:, -1], last, rtol=0, atol=1e-12)
+    cache = KVCache()
+    steps = torch.cat([att(x[:, t : t + 1], cache) for t in range(12)], 1)
+    torch.testing.assert_close(steps, att(x), rtol=0, atol=1e-12)
+
+
+def _tiny(kind: str, n_kv_head: int, **extra):
+    config = getattr(transformers, f"{kind}Config")(
+        vocab_size=101, hidden_size=32, intermediate_size=40, num_hidden_layers=3,
+        num_attention_heads=4, num_key_value_heads=n_kv_head, max_position_embeddings=64,
+        eos_token_id=None, attn_implementation="eager", **extra,
+    )
+    torch.manual_seed(0)
+    return getattr(transformers, f"{kind}ForCausalLM")(config).double().eval()
+
+
+@pytest.mark.parametrize(
+    "kind, n_kv_head, extra",
+    [
+        ("Llama", 1, {}),
+        ("Llama", 2, {}),
+        ("Llama", 4, {"tie_word_embeddings": True}),
+        ("Llama", 2, {"head_dim": 16, "rope_parameters": {"rope_type": "default", "rope_theta": 500000.0}}),
+        ("Mistral", 2, {"sliding_window": 6}),
+        ("Mistral", 1, {"sliding_window": None}),
+    ],
+)
+def test_from_hf_logits_and_greedy_tokens(kind, n_kv_head, extra):
+    hf = _tiny(kind, n_kv_head, **extra)
+    ours = Llama.from_hf(hf)
+    assert not ours.training
+    assert (ours.lm_head is None) == bool(extra.get("tie_word_embeddings"))
+    idx = torch.randint(101, (3, 25), generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        theirs = hf(idx).logits
+    assert theirs.abs().max() > 0.05  # not a trivially small output
+    torch.testing.assert_close(ours(idx), theirs, rtol=0, atol=1e-6)
+    prompt = idx[:2, :4]
+    want = hf.generate(prompt, attention_mask=torch.ones_like(prompt), max_new_tokens=30,
+                       do_sample=False)
+    for use_cache in (True, False):
+        assert torch.equal(ours.generate(prompt, 30, use_cache=use_cache), want)
+
+
+def test_from_hf_refuses_what_it_cannot_copy():
+    with pytest.raises(ValueError, match="LlamaForCausalLM or MistralForCausalLM, got Linear"):
+        Llama.from_hf(torch.nn.Linear(2, 2))
+    hf = _tiny("Llama", 2, hidden_act="gelu")
+    with pytest.raises(ValueError, match="'silu': False"):
+        Llama.from_hf(hf)
