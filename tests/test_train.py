@@ -90,7 +90,7 @@ def test_every_chapter_records_its_results_under_its_own_name():
     import nbformat
     nbs = Path(__file__).resolve().parents[1] / "nbs"
     chapters = sorted(p for p in nbs.glob("[01][0-9]_*.ipynb") if p.stem != "18_conclusion")
-    assert len(chapters) == 15
+    assert len(chapters) == 17
     for path in chapters:
         code = "\n".join(c.source for c in nbformat.read(path, as_version=4).cells if c.cell_type == "code")
         names = set(re.findall(r'record\(\s*"([^"]+)"', code))
