@@ -8,34 +8,47 @@ import math
 import torch
 from torch import Tensor
 
-from .attention import _check_attention_inputs, apply_mask, combine_masks
+from attn_tutorial.attention import (
+    _check_attention_inputs, apply_mask, causal_mask, combine_masks,
+)
 
 # %% auto #0
 __all__ = ['chunked_attention']
 
 # %% ../nbs/07_scale.ipynb #1f5ece5a
-def _tiles(L: int, S: int, query_block: int, key_block: int, is_causal: bool):
+def _tiles(
+    L: int, S: int, query_block: int, key_block: int, is_causal: bool,
+    window: int | None = None,
+):
     """Query tiles `(i0, i1)`, each with the key blocks `(j0, j1)` it must visit (a
-    causal mask skips the rest)."""
+    causal mask skips the blocks after the tile, a `window` those before it)."""
     for i0 in range(0, L, query_block):
         i1 = min(i0 + query_block, L)
         # query i sees keys 0..i: none beyond i1 - 1
-        last = min(S, i1) if is_causal else S
-        yield i0, i1, [(j0, min(j0 + key_block, S)) for j0 in range(0, last, key_block)]
+        last = min(S, i1) if is_causal or window else S
+        # ... and with a window only keys after i - window: none before i0 - window + 1
+        first = max(0, i0 - window + 1) // key_block * key_block if window else 0
+        blocks = range(first, last, key_block)
+        yield i0, i1, [(j0, min(j0 + key_block, S)) for j0 in blocks]
 
 # %% ../nbs/07_scale.ipynb #d301109f
 def _tile_scores(
     q: Tensor, key: Tensor, mask: Tensor | None, i0: int, j0: int, j1: int,
-    is_causal: bool,
+    is_causal: bool, window: int | None = None,
 ) -> Tensor:
     """Scores `(..., Lq, j1 - j0)` of the scaled query tile `q` (rows i0..) against keys
-    j0..j1-1, masked."""
+    j0..j1-1, masked (a `window` is causal too)."""
+    Lq, b = q.shape[-2], j1 - j0
     s = q @ key[..., j0:j1, :].transpose(-2, -1)
-    tile = None if mask is None else mask[..., i0 : i0 + q.shape[-2], j0:j1]
+    tile = None if mask is None else mask[..., i0 : i0 + Lq, j0:j1]
     # the block crosses the diagonal
-    causal = is_causal and j1 - 1 > i0
+    causal = (is_causal or bool(window)) and j1 - 1 > i0
+    # ... or the window's lower edge: allowed only where i - j < window
+    band = None
+    if window and i0 + Lq - 1 - j0 >= window:
+        band = ~causal_mask(Lq, b, i0 - j0 - window, device=s.device)
     tile = combine_masks(
-        q.shape[-2], j1 - j0, tile, is_causal=causal, offset=i0 - j0, dtype=s.dtype,
+        Lq, b, tile, band, is_causal=causal, offset=i0 - j0, dtype=s.dtype,
         device=s.device,
     )
     return apply_mask(s, tile, inplace=True)
@@ -43,7 +56,7 @@ def _tile_scores(
 # %% ../nbs/07_scale.ipynb #13cbce79
 def _chunked_forward(
     query: Tensor, key: Tensor, value: Tensor, mask: Tensor | None, is_causal: bool,
-    scale: float, block_size: int, query_block_size: int,
+    scale: float, block_size: int, query_block_size: int, window: int | None = None,
 ) -> tuple[Tensor, Tensor]:
     """Attention tile by tile with an online softmax -> `(out (..., L, Ev), lse (...,
     L))`: the output and each row's log-sum-exp (inf for a row with no key)."""
@@ -52,7 +65,8 @@ def _chunked_forward(
         *query.shape[:-1], value.shape[-1], dtype=query.dtype, device=query.device
     )
     lse = torch.empty(query.shape[:-1], dtype=query.dtype, device=query.device)
-    for i0, i1, blocks in _tiles(L, S, query_block_size, block_size, is_causal):
+    tiles = _tiles(L, S, query_block_size, block_size, is_causal, window)
+    for i0, i1, blocks in tiles:
         q = query[..., i0:i1, :] * scale
         # running max
         m = torch.full(q.shape[:-1], float("-inf"), dtype=q.dtype, device=q.device)
@@ -63,7 +77,7 @@ def _chunked_forward(
         )
         for j0, j1 in blocks:
             # (..., Lq, b)
-            s = _tile_scores(q, key, mask, i0, j0, j1, is_causal)
+            s = _tile_scores(q, key, mask, i0, j0, j1, is_causal, window)
             m_new = torch.maximum(m, s.amax(-1))
             # a row with nothing allowed yet
             shift = m_new.masked_fill(m_new == float("-inf"), 0.0)
@@ -92,15 +106,15 @@ def _chunked_backward(
     dq = torch.zeros_like(query)
     dk = torch.zeros_like(key)
     dv = torch.zeros_like(value)
-    for i0, i1, blocks in _tiles(
-        query.shape[-2], key.shape[-2], query_block_size, block_size, is_causal
-    ):
+    L, S = query.shape[-2], key.shape[-2]
+    tiles = _tiles(L, S, query_block_size, block_size, is_causal, window)
+    for i0, i1, blocks in tiles:
         q, g = query[..., i0:i1, :] * scale, grad_out[..., i0:i1, :]
         # (..., Lq, 1)
         D = (g * out[..., i0:i1, :]).sum(-1, keepdim=True)
         for j0, j1 in blocks:
             p = (
-                _tile_scores(q, key, mask, i0, j0, j1, is_causal)
+                _tile_scores(q, key, mask, i0, j0, j1, is_causal, window)
                 - lse[..., i0:i1, None]
             ).exp_()
             dv[..., j0:j1, :] += p.transpose(-2, -1) @ g
@@ -117,9 +131,10 @@ class _ChunkedAttention(torch.autograd.Function):
 
     @staticmethod
     def forward(
-        ctx, query, key, value, mask, is_causal, scale, block_size, query_block_size
+        ctx, query, key, value, mask, is_causal, scale, block_size, query_block_size,
+        window,
     ):
-        args = mask, is_causal, scale, block_size, query_block_size
+        args = mask, is_causal, scale, block_size, query_block_size, window
         out, lse = _chunked_forward(query, key, value, *args)
         ctx.save_for_backward(query, key, value, out, lse)
         ctx.args = args
@@ -135,13 +150,13 @@ class _ChunkedAttention(torch.autograd.Function):
                 "scaled_dot_product_attention"
             )
         dq, dk, dv = _chunked_backward(grad_out, *ctx.saved_tensors, *ctx.args)
-        return dq, dk, dv, None, None, None, None, None
+        return dq, dk, dv, None, None, None, None, None, None
 
 # %% ../nbs/07_scale.ipynb #83ad5a36
 def chunked_attention(
     query: Tensor, key: Tensor, value: Tensor, attn_mask: Tensor | None = None,
     is_causal: bool = False, scale: float | None = None, block_size: int = 128,
-    query_block_size: int = 512,
+    query_block_size: int = 512, window: int | None = None,
 ) -> Tensor:
     """Exact attention `softmax(query @ keyᵀ * scale + mask) @ value` -> `(..., L, Ev)`,
     computed tile by tile with an online softmax, so that no `(L, S)` matrix is ever
@@ -149,13 +164,17 @@ def chunked_attention(
     for backward besides the inputs and output. Arguments and masks as
     `scaled_dot_product_attention` (bool True = may attend, or float; batch dims
     broadcast; a query with no key gets a zero output); `attn_mask` is read a tile at
-    a time. The backward pass recomputes each block's weights instead of storing
-    them; there is no double backward."""
+    a time. With a `window`, query `i` sees only keys `i - window < j <= i` (causal,
+    sliding-window attention) and the tiles skip the key blocks outside the band:
+    time and memory grow like `L * window`. The backward pass recomputes each block's
+    weights instead of storing them; there is no double backward."""
     _check_attention_inputs(query, key, value, attn_mask)
     if block_size < 1 or query_block_size < 1:
         raise ValueError(
             f"block sizes must be >= 1, got {block_size} and {query_block_size}"
         )
+    if window is not None and window < 1:
+        raise ValueError(f"window must be >= 1, got {window}")
     batch = torch.broadcast_shapes(query.shape[:-2], key.shape[:-2], value.shape[:-2])
     query, key, value = (t.expand(*batch, *t.shape[-2:]) for t in (query, key, value))
     # a view: tiles of it are read, it is never copied
@@ -164,5 +183,6 @@ def chunked_attention(
     E = query.shape[-1]
     scale = (1 / math.sqrt(E) if E else 1.0) if scale is None else scale
     return _ChunkedAttention.apply(
-        query, key, value, attn_mask, is_causal, scale, block_size, query_block_size
+        query, key, value, attn_mask, is_causal, scale, block_size, query_block_size,
+        window,
     )

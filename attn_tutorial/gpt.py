@@ -326,7 +326,7 @@ def generate(
     _check_sampling(max_new_tokens, temperature, top_k, top_p)
     self._check_ids(idx, idx.shape[-1] + max_new_tokens)
     training, out, new = self.training, idx, idx
-    caches = [KVCache() for _ in self.h] if use_cache else None
+    caches = self.new_caches() if use_cache else None
     self.eval()
     with torch.no_grad():
         for _ in range(max_new_tokens):
@@ -335,6 +335,12 @@ def generate(
             out = torch.cat([out, new], dim=1)
     self.train(training)
     return out
+
+# %% ../nbs/10_gpt.ipynb #b7dc66c4
+@patch
+def new_caches(self: GPT) -> list[KVCache]:
+    "One empty `KVCache` per layer, for `generate` (a model that keeps less overrides it)."
+    return [KVCache() for _ in self.h]
 
 # %% ../nbs/10_gpt.ipynb #1f2a6994
 def _check_sampling(max_new_tokens, temperature, top_k, top_p) -> None:

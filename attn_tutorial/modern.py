@@ -16,7 +16,7 @@ from .multihead import KVCache, merge_heads, split_heads
 
 # %% auto #0
 __all__ = ['rope_angles', 'rotate_half', 'apply_rope', 'apply_rope_interleaved', 'alibi_slopes', 'alibi_bias', 'RMSNorm',
-           'SwiGLU', 'window_mask', 'SelfAttention', 'cache_bytes', 'LlamaBlock', 'Llama']
+           'SwiGLU', 'window_mask', 'SelfAttention', 'cache_bytes', 'LlamaBlock', 'Llama', 'RollingKVCache']
 
 # %% ../nbs/12_modern.ipynb #e4dbb342
 def rope_angles(
@@ -156,7 +156,8 @@ def forward(self: SelfAttention, x: Tensor, cache: KVCache | None = None) -> Ten
     q, k = apply_rope(q, cos, sin), apply_rope(k, cos, sin)
     if cache is not None:
         k, v = cache.update(k, v)  # (B, H_kv, offset + T, D)
-    mask = window_mask(T, k.shape[-2], self.window, offset, device=x.device)
+    # the keys are the last k.shape[-2] positions (a rolling cache keeps only those)
+    mask = window_mask(T, k.shape[-2], self.window, k.shape[-2] - T, device=x.device)
     out, _ = scaled_dot_product_attention(
         q, k, v, mask, self.dropout if self.training else 0.0,
         enable_gqa=self.n_kv_head != self.n_head,
@@ -287,3 +288,36 @@ def from_hf(cls: Llama, model: nn.Module) -> Llama:
     }
     new.load_state_dict(ours, strict=True)
     return new.train(model.training)
+
+# %% ../nbs/12_modern.ipynb #03fa03e1
+class RollingKVCache(KVCache):
+    """A `KVCache` for attention with a `window`: it keeps only the last `window - 1`
+    positions' keys and values, all that a later query can see, so its memory stays
+    constant however long the text. `len()` counts every position seen (the next
+    position's index); `k` and `v` are the kept ones, `(B, H, <= window - 1, D)`."""
+
+    def __init__(self, window: int):
+        super().__init__()
+        self.window, self.seen = window, 0
+
+    def __len__(self) -> int:
+        return self.seen
+
+    def update(self, k: Tensor, v: Tensor) -> tuple[Tensor, Tensor]:
+        self.seen += k.shape[-2]
+        if self._k is not None:
+            k, v = torch.cat([self.k, k], dim=-2), torch.cat([self.v, v], dim=-2)
+        start = max(0, k.shape[-2] - (self.window - 1))
+        # copies: a view would keep the whole tensor alive
+        self._k, self._v = k[..., start:, :].clone(), v[..., start:, :].clone()
+        self.t = self._k.shape[-2]
+        return k, v
+
+
+@patch
+def new_caches(self: Llama) -> list[KVCache]:
+    "A cache per layer for `generate`: a `RollingKVCache` where the layer has a window."
+    return [
+        RollingKVCache(b.self_attn.window) if b.self_attn.window else KVCache()
+        for b in self.h
+    ]

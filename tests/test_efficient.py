@@ -112,3 +112,37 @@ def test_bad_shapes_raise_value_errors(args, message):
         chunked_attention(torch.randn(3, 4), torch.randn(3, 4), torch.randn(3, 4), block_size=0)
     with pytest.raises(ValueError, match=r"attn_mask \(3, 2\) does not broadcast"):
         chunked_attention(torch.randn(3, 4), torch.randn(3, 4), torch.randn(3, 4), torch.ones(3, 2, dtype=torch.bool))
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    L=st.integers(1, 70), window=st.integers(1, 40), block=st.sampled_from([1, 4, 16, 64]),
+    qblock=st.sampled_from([3, 16, 128]), seed=st.integers(0, 99),
+)
+def test_window_equals_the_masked_exact_attention(L, window, block, qblock, seed):
+    "The banded tiles give the values and gradients of full attention with the window as a mask."
+    from attn_tutorial.attention import causal_mask
+
+    g = torch.Generator().manual_seed(seed)
+    q, k, v = (torch.randn(2, 3, L, 8, dtype=torch.float64, generator=g, requires_grad=True)
+               for _ in range(3))
+    band = causal_mask(L) & ~causal_mask(L, offset=-window)  # i - window < j <= i
+    want, _ = scaled_dot_product_attention(q, k, v, band)
+    got = chunked_attention(q, k, v, window=window, block_size=block, query_block_size=qblock)
+    torch.testing.assert_close(got, want, rtol=0, atol=1e-12)
+    grads = torch.autograd.grad(want.square().sum(), (q, k, v))
+    mine = torch.autograd.grad(got.square().sum(), (q, k, v))
+    for a, b in zip(mine, grads):
+        torch.testing.assert_close(a, b, rtol=0, atol=1e-10)
+
+
+def test_window_skips_the_blocks_outside_the_band():
+    from attn_tutorial.efficient import _tiles
+
+    # 4096 queries in tiles of 512, keys in blocks of 128, window 512: a tile visits the
+    # blocks from i0 - 511 (rounded down to a block) to its own last query
+    pairs = sum(len(b) for *_, b in _tiles(4096, 4096, 512, 128, False, window=512))
+    causal = sum(len(b) for *_, b in _tiles(4096, 4096, 512, 128, True))
+    assert pairs == 4 + 7 * 8 and causal == sum(4 * t for t in range(1, 9))
+    with pytest.raises(ValueError, match="window must be >= 1, got 0"):
+        chunked_attention(*torch.zeros(3, 1, 4, 2), window=0)

@@ -172,3 +172,27 @@ def test_from_hf_refuses_what_it_cannot_copy():
     hf = _tiny("Llama", 2, hidden_act="gelu")
     with pytest.raises(ValueError, match="'silu': False"):
         Llama.from_hf(hf)
+
+
+def test_rolling_cache_keeps_the_window_and_gives_the_same_tokens():
+    from attn_tutorial.modern import RollingKVCache
+
+    torch.manual_seed(0)
+    model = Llama(40, n_positions=200, n_embd=16, n_layer=2, n_head=2, window=5).double().eval()
+    caches = model.new_caches()
+    assert all(isinstance(c, RollingKVCache) for c in caches)
+    prompt = torch.randint(40, (2, 7))
+    with torch.no_grad():
+        out = [model(prompt, caches)[:, -1]]
+        sizes = []
+        for t in range(60):
+            out.append(model(torch.full((2, 1), t % 40), caches)[:, -1])
+            sizes.append(caches[0].k.untyped_storage().nbytes())
+    assert len(caches[0]) == 67 and caches[0].k.shape == (2, 2, 4, 8)
+    assert len(set(sizes)) == 1  # constant memory: 4 positions' keys, however long
+    # the same logits as the whole sequence at once
+    full = torch.cat([prompt, torch.arange(60)[None].expand(2, 60) % 40], 1)
+    with torch.no_grad():
+        want = model(full)[:, 6:]
+    torch.testing.assert_close(torch.stack(out, 1), want, rtol=0, atol=1e-12)
+    assert torch.equal(model.generate(prompt, 50), model.generate(prompt, 50, use_cache=False))
