@@ -99,7 +99,7 @@ def _chunked_forward(
 def _chunked_backward(
     grad_out: Tensor, query: Tensor, key: Tensor, value: Tensor, out: Tensor,
     lse: Tensor, mask: Tensor | None, is_causal: bool, scale: float, block_size: int,
-    query_block_size: int,
+    query_block_size: int, window: int | None = None,
 ) -> tuple[Tensor, Tensor, Tensor]:
     """The gradients `(dq, dk, dv)` tile by tile, each tile's weights recomputed from
     the scores and the saved log-sum-exp."""

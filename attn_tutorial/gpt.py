@@ -339,7 +339,7 @@ def generate(
 # %% ../nbs/10_gpt.ipynb #b7dc66c4
 @patch
 def new_caches(self: GPT) -> list[KVCache]:
-    "One empty `KVCache` per layer, for `generate` (a model that keeps less overrides it)."
+    "One empty `KVCache` per layer, for `generate` (a model that keeps less overrides)."
     return [KVCache() for _ in self.h]
 
 # %% ../nbs/10_gpt.ipynb #1f2a6994
