@@ -156,7 +156,7 @@ class _ChunkedAttention(torch.autograd.Function):
 def chunked_attention(
     query: Tensor, key: Tensor, value: Tensor, attn_mask: Tensor | None = None,
     is_causal: bool = False, scale: float | None = None, block_size: int = 128,
-    query_block_size: int = 512, window: int | None = None,
+    query_block_size: int | None = None, window: int | None = None,
 ) -> Tensor:
     """Exact attention `softmax(query @ keyᵀ * scale + mask) @ value` -> `(..., L, Ev)`,
     computed tile by tile with an online softmax, so that no `(L, S)` matrix is ever
@@ -166,9 +166,12 @@ def chunked_attention(
     broadcast; a query with no key gets a zero output); `attn_mask` is read a tile at
     a time. With a `window`, query `i` sees only keys `i - window < j <= i` (causal,
     sliding-window attention) and the tiles skip the key blocks outside the band:
-    time and memory grow like `L * window`. The backward pass recomputes each block's
+    time and memory grow like `L * window`. `query_block_size` defaults to 512, and
+    with a window to `block_size` (square tiles waste least of the band). The backward pass recomputes each block's
     weights instead of storing them; there is no double backward."""
     _check_attention_inputs(query, key, value, attn_mask)
+    if query_block_size is None:
+        query_block_size = block_size if window else 512
     if block_size < 1 or query_block_size < 1:
         raise ValueError(
             f"block sizes must be >= 1, got {block_size} and {query_block_size}"
