@@ -167,8 +167,9 @@ def chunked_attention(
     a time. With a `window`, query `i` sees only keys `i - window < j <= i` (causal,
     sliding-window attention) and the tiles skip the key blocks outside the band:
     time and memory grow like `L * window`. `query_block_size` defaults to 512, and
-    with a window to `block_size` (square tiles waste least of the band). The backward pass recomputes each block's
-    weights instead of storing them; there is no double backward."""
+    with a window to `block_size` (square tiles waste least of the band). The
+    backward pass recomputes each block's weights instead of storing them; there is
+    no double backward."""
     _check_attention_inputs(query, key, value, attn_mask)
     if query_block_size is None:
         query_block_size = block_size if window else 512
