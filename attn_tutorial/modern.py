@@ -10,9 +10,10 @@ import torch.nn.functional as F
 from fastcore.basics import patch
 from torch import Tensor, nn
 
-from .attention import _shape, causal_mask, scaled_dot_product_attention
+from .attention import causal_mask, combine_masks, scaled_dot_product_attention
 from .gpt import GPT
 from .multihead import KVCache, merge_heads, split_heads
+from .transformer import LearnedPositions, SinusoidalPositions
 
 # %% auto #0
 __all__ = ['rope_angles', 'rotate_half', 'apply_rope', 'apply_rope_interleaved', 'alibi_slopes', 'alibi_bias', 'RMSNorm',
@@ -117,8 +118,9 @@ def window_mask(
 class SelfAttention(nn.Module):
     """Causal self-attention as in Llama and Mistral: `n_head` query heads share
     `n_kv_head` key/value heads (grouped-query; 1 is multi-query, `n_head` multi-head),
-    RoPE on queries and keys, and with `window` each query sees itself and the `window
-    - 1` positions before it. `forward(x (B, T, n_embd), cache)` -> `(B, T, n_embd)`;
+    RoPE on queries and keys (`positions="rope"`; "alibi": ALiBi's distance penalties;
+    "none": nothing), and with `window` each query sees itself and the `window - 1`
+    positions before it. `forward(x (B, T, n_embd), cache)` -> `(B, T, n_embd)`;
     `cache`: a `KVCache` of the earlier positions' keys and values `(B, n_kv_head, t,
     head_dim)`, rotated."""
 
@@ -126,8 +128,11 @@ class SelfAttention(nn.Module):
         self, n_embd: int, n_head: int, n_kv_head: int | None = None,
         head_dim: int | None = None, window: int | None = None,
         rope_base: float = 10000.0, bias: bool = False, dropout: float = 0.0,
+        positions: str = "rope",
     ):
         super().__init__()
+        if positions not in ("rope", "alibi", "none"):
+            raise ValueError(f"positions: rope, alibi or none, got {positions!r}")
         n_kv_head = n_kv_head or n_head
         head_dim = head_dim or n_embd // n_head
         if n_head % n_kv_head:
@@ -136,6 +141,7 @@ class SelfAttention(nn.Module):
             )
         self.n_head, self.n_kv_head, self.head_dim = n_head, n_kv_head, head_dim
         self.window, self.rope_base, self.dropout = window, rope_base, dropout
+        self.positions = positions
         self.q_proj = nn.Linear(n_embd, n_head * head_dim, bias=bias)
         self.k_proj = nn.Linear(n_embd, n_kv_head * head_dim, bias=bias)
         self.v_proj = nn.Linear(n_embd, n_kv_head * head_dim, bias=bias)
@@ -150,14 +156,18 @@ def forward(self: SelfAttention, x: Tensor, cache: KVCache | None = None) -> Ten
     q = split_heads(self.q_proj(x), self.n_head)  # (B, H, T, D)
     k = split_heads(self.k_proj(x), self.n_kv_head)  # (B, H_kv, T, D)
     v = split_heads(self.v_proj(x), self.n_kv_head)
-    cos, sin = rope_angles(
-        self.head_dim, torch.arange(offset, offset + T, device=x.device), self.rope_base
-    )
-    q, k = apply_rope(q, cos, sin), apply_rope(k, cos, sin)
+    if self.positions == "rope":
+        p = torch.arange(offset, offset + T, device=x.device)
+        cos, sin = rope_angles(self.head_dim, p, self.rope_base)
+        q, k = apply_rope(q, cos, sin), apply_rope(k, cos, sin)
     if cache is not None:
         k, v = cache.update(k, v)  # (B, H_kv, offset + T, D)
-    # the keys are the last k.shape[-2] positions (a rolling cache keeps only those)
-    mask = window_mask(T, k.shape[-2], self.window, k.shape[-2] - T, device=x.device)
+    # the keys are the last S positions (a rolling cache keeps only those)
+    S = k.shape[-2]
+    mask = window_mask(T, S, self.window, S - T, device=x.device)
+    if self.positions == "alibi":  # (H, T, S): -inf where not allowed
+        bias = alibi_bias(self.n_head, T, S, S - T).to(x.device, q.dtype)
+        mask = combine_masks(T, S, mask, bias)
     out, _ = scaled_dot_product_attention(
         q, k, v, mask, self.dropout if self.training else 0.0,
         enable_gqa=self.n_kv_head != self.n_head,
@@ -181,12 +191,13 @@ class LlamaBlock(nn.Module):
         self, n_embd: int, n_head: int, n_kv_head: int | None, n_inner: int,
         head_dim: int | None = None, window: int | None = None,
         rope_base: float = 10000.0, eps: float = 1e-6, bias: bool = False,
-        dropout: float = 0.0,
+        dropout: float = 0.0, positions: str = "rope",
     ):
         super().__init__()
         self.input_layernorm = RMSNorm(n_embd, eps)
         self.self_attn = SelfAttention(
-            n_embd, n_head, n_kv_head, head_dim, window, rope_base, bias, dropout
+            n_embd, n_head, n_kv_head, head_dim, window, rope_base, bias, dropout,
+            positions,
         )
         self.post_attention_layernorm = RMSNorm(n_embd, eps)
         self.mlp = SwiGLU(n_embd, n_inner)
@@ -199,9 +210,12 @@ class LlamaBlock(nn.Module):
 class Llama(GPT):
     """A decoder-only Transformer of today's design (Llama; Mistral with `window`):
     token embeddings, `n_layer` `LlamaBlock`s, a final RMSNorm and an output layer
-    (tied to the embeddings with `tie_embeddings`). No position embedding: RoPE.
-    `llama(idx (B, T), caches)` -> logits `(B, T, vocab_size)`; `generate` as `GPT`'s.
-    `n_positions` only bounds the length `generate` accepts."""
+    (tied to the embeddings with `tie_embeddings`). `positions`: "rope" (Llama's, in
+    the attention), "alibi" or "none" (in the attention), "learned" or "sinusoidal"
+    (`n_positions` vectors added to the token embeddings, which "sinusoidal" scales
+    by `√n_embd` as the Transformer does). `llama(idx (B, T), caches)`
+    -> logits `(B, T, vocab_size)`; `generate` as `GPT`'s. `n_positions` bounds the
+    length `generate` accepts."""
 
     def __init__(
         self, vocab_size: int, n_positions: int = 2048, n_embd: int = 128,
@@ -209,14 +223,22 @@ class Llama(GPT):
         n_inner: int | None = None, head_dim: int | None = None,
         window: int | None = None, rope_base: float = 10000.0, eps: float = 1e-6,
         tie_embeddings: bool = False, bias: bool = False, dropout: float = 0.0,
+        positions: str = "rope",
     ):
         nn.Module.__init__(self)
+        kinds = ("rope", "alibi", "none", "learned", "sinusoidal")
+        if positions not in kinds:
+            raise ValueError(f"positions must be one of {kinds}, got {positions!r}")
         self.vocab_size, self.n_positions = vocab_size, n_positions
         self.embed_tokens = nn.Embedding(vocab_size, n_embd)
+        added = dict(learned=LearnedPositions, sinusoidal=SinusoidalPositions)
+        self.wpe = added[positions](n_embd, n_positions) if positions in added else None
+        # as the Transformer does, lest sinusoids of size 1 drown the tokens
+        self.embed_scale = math.sqrt(n_embd) if positions == "sinusoidal" else 1.0
         self.h = nn.ModuleList(
             LlamaBlock(
                 n_embd, n_head, n_kv_head, n_inner or 4 * n_embd, head_dim, window,
-                rope_base, eps, bias, dropout,
+                rope_base, eps, bias, dropout, "none" if self.wpe else positions,
             )
             for _ in range(n_layer)
         )
@@ -240,6 +262,7 @@ def forward(self: Llama, idx: Tensor, caches: list[KVCache] | None = None) -> Te
     offset = 0 if caches is None else len(caches[0])
     self._check_ids(idx, offset + idx.shape[-1])
     x = self.embed_tokens(idx)
+    x = x if self.wpe is None else self.wpe(x * self.embed_scale, offset)
     for block, cache in zip(self.h, caches or [None] * len(self.h)):
         x = block(x, cache)
     out = self.embed_tokens if self.lm_head is None else self.lm_head

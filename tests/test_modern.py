@@ -196,3 +196,63 @@ def test_rolling_cache_keeps_the_window_and_gives_the_same_tokens():
         want = model(full)[:, 6:]
     torch.testing.assert_close(torch.stack(out, 1), want, rtol=0, atol=1e-12)
     assert torch.equal(model.generate(prompt, 50), model.generate(prompt, 50, use_cache=False))
+
+
+def test_alibi_attention_adds_the_distance_penalty_to_the_scores():
+    torch.manual_seed(0)
+    attn = SelfAttention(32, 4, n_kv_head=2, positions="alibi").double()
+    x = torch.randn(2, 9, 32, dtype=torch.float64)
+    q = attn.q_proj(x).view(2, 9, 4, 8).transpose(1, 2)
+    k, v = (p(x).view(2, 9, 2, 8).transpose(1, 2).repeat_interleave(2, 1)
+            for p in (attn.k_proj, attn.v_proj))
+    scores = q @ k.transpose(-2, -1) / 8**0.5 + alibi_bias(4, 9).double()
+    scores = scores.masked_fill(~window_mask(9), float("-inf"))
+    expected = attn.o_proj((scores.softmax(-1) @ v).transpose(1, 2).flatten(2))
+    torch.testing.assert_close(attn(x), expected, rtol=0, atol=1e-12)
+    # no rotation: the queries and keys are the projections themselves
+    assert SelfAttention(32, 4, positions="none").positions == "none"
+    with pytest.raises(ValueError, match="positions"):
+        SelfAttention(32, 4, positions="learned")
+
+
+@pytest.mark.parametrize("positions", ["rope", "alibi", "none", "learned", "sinusoidal"])
+def test_every_kind_of_positions_caches_exactly(positions):
+    torch.manual_seed(0)
+    model = Llama(40, 64, 32, 2, 4, n_kv_head=2, positions=positions).double().eval()
+    ids = torch.randint(40, (2, 21))
+    with torch.no_grad():
+        full = model(ids)
+        caches = model.new_caches()
+        parts = [model(ids[:, a:b], caches) for a, b in [(0, 8), (8, 9), (9, 21)]]
+    torch.testing.assert_close(torch.cat(parts, 1), full, rtol=0, atol=1e-12)
+    assert model.generate(ids[:1, :4], 10).shape == (1, 14)
+
+
+def test_without_positions_one_causal_layer_ignores_the_order_before_a_token():
+    # (with two layers the earlier positions' own outputs depend on their order)
+    torch.manual_seed(0)
+    model = Llama(40, 64, 32, 1, 4, positions="none").double().eval()
+    ids = torch.randint(40, (1, 12))
+    shuffled = torch.cat([ids[:, :11][:, torch.randperm(11)], ids[:, 11:]], 1)
+    with torch.no_grad():
+        last, last_shuffled = model(ids)[0, -1], model(shuffled)[0, -1]
+        rope = Llama(40, 64, 32, 1, 4).double().eval()
+        moved = (rope(ids)[0, -1] - rope(shuffled)[0, -1]).abs().max()
+    torch.testing.assert_close(last, last_shuffled, rtol=0, atol=1e-12)
+    assert moved > 1e-6  # with RoPE the order matters
+
+
+def test_added_positions_are_the_transformers_tables():
+    from attn_tutorial.transformer import sinusoidal_positions
+
+    torch.manual_seed(0)
+    ids = torch.randint(40, (2, 10))
+    sin = Llama(40, 64, 32, 1, 4, positions="sinusoidal").double()
+    x = sin.embed_tokens(ids) * 32**0.5 + sinusoidal_positions(10, 32).double()
+    torch.testing.assert_close(sin.wpe(sin.embed_tokens(ids) * sin.embed_scale), x,
+                               rtol=0, atol=1e-12)
+    learned = Llama(40, 64, 32, 1, 4, positions="learned")
+    assert learned.wpe.weight.shape == (64, 32)
+    assert all(b.self_attn.positions == "none" for b in learned.h + sin.h)
+    with pytest.raises(ValueError, match="positions must be one of"):
+        Llama(40, positions="relative")
