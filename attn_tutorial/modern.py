@@ -10,7 +10,9 @@ import torch.nn.functional as F
 from fastcore.basics import patch
 from torch import Tensor, nn
 
-from .attention import causal_mask, combine_masks, scaled_dot_product_attention
+from attn_tutorial.attention import (
+    causal_mask, combine_masks, scaled_dot_product_attention,
+)
 from .gpt import GPT
 from .multihead import KVCache, merge_heads, split_heads
 from .transformer import LearnedPositions, SinusoidalPositions
