@@ -28,26 +28,37 @@ from attn_tutorial.train import (
 from .transformer import Transformer
 
 # %% auto #0
-__all__ = ['DING_HOWTO', 'SPLITS', 'UNK', 'load_pairs', 'train_tokenizer', 'vocab_of', 'encode_pairs', 'decode_ids', 'make_model',
-           'token_loss', 'translate', 'corpus_scores', 'example_maps', 'main']
+__all__ = ['DING_HOWTO', 'LIBREOFFICE_HOWTO', 'CORPORA', 'SPLITS', 'UNK', 'load_pairs', 'train_tokenizer', 'vocab_of',
+           'encode_pairs', 'decode_ids', 'make_model', 'token_loss', 'translate', 'corpus_scores', 'example_maps',
+           'main']
 
 # %% ../nbs/13_translation.ipynb #990c2b9f
 DING_HOWTO = (
     "regenerate it with `python data/ding/extract.py` (needs the Debian "
     "package trans-de-en)"
 )
+LIBREOFFICE_HOWTO = (
+    "regenerate it with `python data/libreoffice/extract.py DE.deb EN.deb` (its "
+    "docstring says how to download the two Debian packages of LibreOffice's help)"
+)
+CORPORA = {"ding": DING_HOWTO, "libreoffice": LIBREOFFICE_HOWTO}
 SPLITS = ("train", "valid", "test")
 
 
-def load_pairs(split: str, path: str | Path | None = None) -> list[tuple[str, str]]:
-    """The (German, English) sentence pairs of `split` ("train", "valid" or "test"), in
-    file order. `path` defaults to the copy shipped in the repository,
-    `data/ding/pairs.tsv`."""
+def load_pairs(
+    split: str, path: str | Path | None = None, corpus: str = "ding"
+) -> list[tuple[str, str]]:
+    """The (German, English) pairs of `split` ("train", "valid" or "test") of `corpus`
+    ("ding": the Ding dictionary's example sentences; "libreoffice": paragraphs of
+    LibreOffice's help), in file order. `path` defaults to the copy shipped in the
+    repository, `data/<corpus>/pairs.tsv`."""
     if split not in SPLITS:
         raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
-    path = Path(path) if path is not None else DATA_DIR / "ding" / "pairs.tsv"
+    if corpus not in CORPORA:
+        raise ValueError(f"corpus must be one of {tuple(CORPORA)}, got {corpus!r}")
+    path = Path(path) if path is not None else DATA_DIR / corpus / "pairs.tsv"
     if not path.exists():
-        raise data_missing(path, DING_HOWTO)
+        raise data_missing(path, CORPORA[corpus])
     with path.open(encoding="utf-8", newline="") as f:
         rows = csv.DictReader(f, delimiter="\t", quoting=csv.QUOTE_NONE)
         return [(r["de"], r["en"]) for r in rows if r["split"] == split]
@@ -217,14 +228,19 @@ def _parse(argv=None) -> argparse.Namespace:
     "The script's command line: `_training_options`, then evaluation and output."
     p = argparse.ArgumentParser(
         prog="python -m attn_tutorial.translate",
-        description="Train a German->English translation model on the Ding pairs.",
+        description="Train a German->English translation model.",
     )
+    p.add_argument("--corpus", choices=tuple(CORPORA), default="ding")
     _training_options(p)
     p.add_argument(
         "--eval-every", type=int, default=1000,
         help="steps between validation BLEU measurements",
     )
     p.add_argument("--beam", type=int, default=4)
+    p.add_argument(
+        "--length-penalty", type=float, default=0.0,
+        help="beam search's length penalty alpha (0: none)",
+    )
     p.add_argument(
         "--limit", type=int, default=None,
         help="use only the first N training pairs (quick checks)",
@@ -293,10 +309,9 @@ def example_maps(model: nn.Module, tokenizer, sentences: list[str]) -> list[dict
 def _setup(a: argparse.Namespace, rank: int, world: int):
     """The run's data, tokenizer and model: -> tokenizer, model, this process's shard
     of the training pairs (encoded), the valid and test pairs."""
-    train = load_pairs("train")[: a.limit]
-    valid, test = (
-        load_pairs("valid")[: a.eval_limit], load_pairs("test")[: a.eval_limit],
-    )
+    load = partial(load_pairs, corpus=a.corpus)
+    train = load("train")[: a.limit]
+    valid, test = load("valid")[: a.eval_limit], load("test")[: a.eval_limit]
     tokenizer = train_tokenizer(
         [d for d, _ in train] + [e for _, e in train], a.vocab_size
     )
@@ -354,7 +369,10 @@ def _evaluate(a, argv, model, tokenizer, test, hist, digests, world) -> dict:
     )
     for beam in sorted({1, a.beam}):
         t0 = time.perf_counter()
-        hyps = translate(model, tokenizer, src, beam_size=beam)
+        hyps = translate(
+            model, tokenizer, src, beam_size=beam,
+            length_penalty=a.length_penalty if beam > 1 else 0.0,
+        )
         results["test"][f"beam{beam}"] = dict(
             corpus_scores(hyps, ref), seconds=time.perf_counter() - t0
         )

@@ -36,10 +36,11 @@ def small():
     return pairs, tok, models
 
 
-def test_splits_are_deterministic_disjoint_and_sized():
-    splits = {s: load_pairs(s) for s in ("train", "valid", "test")}
-    assert load_pairs("test") == splits["test"]
-    assert len(splits["test"]) >= 1000 and len(splits["valid"]) >= 400 and len(splits["train"]) > 10_000
+@pytest.mark.parametrize("corpus, n_train", [("ding", 10_000), ("libreoffice", 20_000)])
+def test_splits_are_deterministic_disjoint_and_sized(corpus, n_train):
+    splits = {s: load_pairs(s, corpus=corpus) for s in ("train", "valid", "test")}
+    assert load_pairs("test", corpus=corpus) == splits["test"]
+    assert len(splits["test"]) >= 1000 and len(splits["valid"]) >= 400 and len(splits["train"]) > n_train
     for side in (0, 1):
         train = {p[side] for p in splits["train"]}
         held = {p[side] for p in splits["valid"] + splits["test"]}
@@ -53,6 +54,30 @@ def test_bad_split_and_missing_file(tmp_path):
         load_pairs("dev")
     with pytest.raises(FileNotFoundError, match=r"data/ding/extract\.py"):
         load_pairs("test", tmp_path / "nothing.tsv")
+    with pytest.raises(FileNotFoundError, match=r"data/libreoffice/extract\.py"):
+        load_pairs("test", tmp_path / "nothing.tsv", corpus="libreoffice")
+    with pytest.raises(ValueError, match="corpus must be one of"):
+        load_pairs("test", corpus="europarl")
+
+
+def test_libreoffice_pairs_are_translations_the_extraction_kept():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("extract", ROOT / "data/libreoffice/extract.py")
+    extract = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(extract)
+    pairs = [p for s in ("train", "valid", "test") for p in load_pairs(s, corpus="libreoffice")]
+    assert len(set(pairs)) == len(pairs)                         # each pair once
+    assert all(extract.usable(d, e) for d, e in pairs)           # the rules the docstring states
+    assert all(d != e for d, e in pairs)                         # nothing left untranslated
+    # the parser keeps nested text in reading order and drops code paragraphs
+    page = extract.Paragraphs()
+    page.feed('<p id="par_id1">Deletes the <span class="emph">Trace</span> arrows.</p>'
+              '<p id="par_id2" class="code">Option Explicit</p>'
+              '<p id="par_id1">Press <span class="MAC">Command</span><span>Ctrl</span>+C.</p>')
+    assert page.found == {("par_id1", 0): "Deletes the Trace arrows.", ("par_id2", 0): "Option Explicit",
+                          ("par_id1", 1): "Press Ctrl+C."}
+    assert page.skipped == {("par_id2", 0)}
 
 
 def test_tokenizer_deterministic_specials_and_roundtrip(small):
