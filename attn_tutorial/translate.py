@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 import argparse
+import collections
+import copy
 import csv
 import hashlib
 import json
@@ -236,6 +238,10 @@ def _parse(argv=None) -> argparse.Namespace:
         "--eval-every", type=int, default=1000,
         help="steps between validation BLEU measurements",
     )
+    p.add_argument(
+        "--average", type=int, default=1,
+        help="average the weights of the last N validations (kept if BLEU is higher)",
+    )
     p.add_argument("--beam", type=int, default=4)
     p.add_argument(
         "--length-penalty", type=float, default=0.0,
@@ -324,15 +330,24 @@ def _setup(a: argparse.Namespace, rank: int, world: int):
     return tokenizer, model, shard, valid, test
 
 
+def _bleu(model, tokenizer, pairs) -> float:
+    "Corpus BLEU of `model`'s greedy translations of `pairs`."
+    hyps = translate(model, tokenizer, [d for d, _ in pairs])
+    return corpus_scores(hyps, [e for _, e in pairs])["bleu"]
+
+
 def _train(a, model, tokenizer, shard, valid, rank: int, world: int, device):
     """`attn_tutorial.train.fit` with the run's schedule, validation BLEU every
-    `a.eval_every` steps, the best weights kept; -> its history."""
-    bleu = lambda m: {
-        "bleu": corpus_scores(
-            translate(m, tokenizer, [d for d, _ in valid]), [e for _, e in valid]
-        )["bleu"]
-    }
-    return fit(
+    `a.eval_every` steps, the best weights kept; -> its history and the weights of
+    the last `a.average` validations (none unless `a.average` > 1)."""
+    kept = collections.deque(maxlen=a.average)
+
+    def bleu(m):
+        if a.average > 1:
+            kept.append({k: t.detach().clone() for k, t in m.state_dict().items()})
+        return {"bleu": _bleu(m, tokenizer, valid)}
+
+    hist = fit(
         model,
         partial(seq2seq_loss, smoothing=a.smoothing),
         shard.batches(
@@ -349,6 +364,27 @@ def _train(a, model, tokenizer, shard, valid, rank: int, world: int, device):
         device=device,
         progress=not a.no_progress,
         desc=f"{a.model} x{world}",
+    )
+    return hist, list(kept)
+
+# %% ../nbs/13_translation.ipynb #601d022e
+def _average(a, model, tokenizer, valid, kept: list[dict], best: float) -> dict | None:
+    """The mean of the `kept` weights (the last validations'), loaded into `model` if
+    its validation BLEU beats `best`; -> what was measured (None: nothing averaged)."""
+    if len(kept) < 2:
+        return None
+    mean = {
+        k: torch.stack([s[k] for s in kept]).mean(0) if t.is_floating_point() else t
+        for k, t in kept[-1].items()
+    }
+    trial = copy.deepcopy(model)
+    trial.load_state_dict(mean)
+    score = _bleu(trial, tokenizer, valid)
+    if score > best:
+        model.load_state_dict(mean)
+    return dict(
+        checkpoints=len(kept), valid_bleu=score, best_valid_bleu=best,
+        kept="average" if score > best else "best",
     )
 
 # %% ../nbs/13_translation.ipynb #cb66d035
@@ -410,7 +446,7 @@ def main(argv=None) -> dict | None:
         # the same initial weights on every process
         seed_everything(a.seed)
         tokenizer, model, shard, valid, test = _setup(a, rank, world)
-        hist = _train(a, model, tokenizer, shard, valid, rank, world, device)
+        hist, kept = _train(a, model, tokenizer, shard, valid, rank, world, device)
         state = hist.final_state
         final = _digest(model) if state is None else _digest_state(state)
         digests = [final] * world
@@ -418,7 +454,10 @@ def main(argv=None) -> dict | None:
             dist.all_gather_object(digests, final)
         if rank > 0:
             return None
+        best = max(hist.metric("bleu"))
+        averaged = _average(a, model, tokenizer, valid, kept, best)
         results = _evaluate(a, argv, model, tokenizer, test, hist, digests, world)
+        results["average"] = averaged
         _save(a, model, tokenizer, results)
         return results
 

@@ -15,7 +15,7 @@ import torch
 from attn_tutorial.data import EOS, PAD, SPECIALS
 from attn_tutorial.search import greedy
 from attn_tutorial.train import fit, seed_everything, seq2seq_loss
-from attn_tutorial.translate import (_digest, corpus_scores, decode_ids, encode_pairs, load_pairs, make_model, main,
+from attn_tutorial.translate import (_average, _digest, corpus_scores, decode_ids, encode_pairs, load_pairs, make_model, main,
                                      train_tokenizer, translate)
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -134,8 +134,9 @@ def test_script_trains_saves_and_reloads(tmp_path):
     from safetensors.torch import load_model
     from tokenizers import Tokenizer
 
-    r = main(TINY + ["--out", str(tmp_path)])
+    r = main(TINY + ["--average", "2", "--out", str(tmp_path)])
     assert r["steps"] == 8 and r["world_size"] == 1 and [c["step"] for c in r["curve"]] == [4, 8]
+    assert r["average"]["checkpoints"] == 2 and r["average"]["kept"] in ("average", "best")
     saved = json.loads((tmp_path / "results.json").read_text())
     assert saved["test"]["beam1"] == pytest.approx(r["test"]["beam1"]) and set(saved["test"]) == {"beam1", "beam2"}
     tok = Tokenizer.from_file(str(tmp_path / "tokenizer.json"))
@@ -166,3 +167,22 @@ def test_two_ddp_processes_end_with_identical_weights(tmp_path):
     tok = train_tokenizer([s for p in pairs for s in p], vocab_size=400)
     initial = make_model("transformer", tok.get_vocab_size(), d_model=32, layers=1, heads=2)
     assert _digest(initial) != r["final_digest"]
+
+
+def test_checkpoint_averaging_takes_the_mean_only_when_it_scores_higher(small):
+    from argparse import Namespace
+
+    pairs, tok, models = small
+    model = models["transformer"]
+    first = {k: t.clone() for k, t in model.state_dict().items()}
+    second = {k: t + 1.0 if t.is_floating_point() else t for k, t in first.items()}
+    a = Namespace(average=2)
+    kept = _average(a, model, tok, pairs[:5], [first, second], best=101.0)   # no BLEU beats 101
+    assert kept["kept"] == "best" and all(torch.equal(t, first[k]) for k, t in model.state_dict().items())
+    kept = _average(a, model, tok, pairs[:5], [first, second], best=-1.0)    # any BLEU beats -1
+    assert kept["kept"] == "average" and kept["checkpoints"] == 2
+    for k, t in model.state_dict().items():
+        torch.testing.assert_close(t, (first[k] + second[k]) / 2 if t.is_floating_point() else first[k],
+                                   rtol=0, atol=1e-6)
+    assert _average(a, model, tok, pairs[:5], [first], best=0.0) is None
+    model.load_state_dict(first)
