@@ -14,6 +14,7 @@ import time
 from functools import partial
 from pathlib import Path
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -32,7 +33,7 @@ from .transformer import Transformer
 # %% auto #0
 __all__ = ['DING_HOWTO', 'LIBREOFFICE_HOWTO', 'CORPORA', 'SPLITS', 'UNK', 'load_pairs', 'train_tokenizer', 'vocab_of',
            'encode_pairs', 'decode_ids', 'make_model', 'token_loss', 'translate', 'corpus_scores', 'example_maps',
-           'main']
+           'main', 'closest_text']
 
 # %% ../nbs/13_translation.ipynb #990c2b9f
 DING_HOWTO = (
@@ -121,10 +122,10 @@ def make_model(
     kind: str, vocab_size: int, d_model: int = 128, layers: int = 2, heads: int = 4,
     dim_feedforward: int | None = None, dropout: float = 0.1,
 ) -> nn.Module:
-    """ "transformer": a `Transformer` with one shared embedding matrix (source, target,
-    output); "rnn": a GRU `Seq2Seq` with additive attention, embeddings and hidden
-    state of width `d_model` (`layers`, `heads`, `dim_feedforward` and `dropout`
-    apply to the Transformer only)."""
+    """A translation model of `kind`. "transformer": a `Transformer` with one shared
+    embedding matrix (source, target, output); "rnn": a GRU `Seq2Seq` with additive
+    attention, embeddings and hidden state of width `d_model` (`layers`, `heads`,
+    `dim_feedforward` and `dropout` apply to the Transformer only)."""
     if kind == "rnn":
         return Seq2Seq(vocab_size, d_model, d_model, attention=True)
     if kind != "transformer":
@@ -134,6 +135,8 @@ def make_model(
         num_decoder_layers=layers, dim_feedforward=dim_feedforward or 4 * d_model,
         dropout=dropout, tie_embeddings=True,
     )
+    # tie_embeddings ties the target embedding and the output layer; the shared
+    # vocabulary lets the source embedding be the same matrix too
     model.src_emb.weight = model.tgt_emb.weight
     return model
 
@@ -463,3 +466,34 @@ def main(argv=None) -> dict | None:
 
 # %% ../nbs/13_translation.ipynb #8eb3b019
 run_as_script(__name__, main)
+
+# %% ../nbs/13_translation.ipynb #424e617b
+def closest_text(
+    queries: list[str], texts: list[str], n: int = 5
+) -> tuple[np.ndarray, np.ndarray]:
+    """For each of `queries`, the most similar of `texts` by the Jaccard similarity of
+    their sets of character `n`-grams (a text shorter than `n` is one n-gram):
+    -> (similarity, index), two arrays of `len(queries)`; ties go to the first text,
+    and a query that shares nothing gets similarity 0 and index 0."""
+
+    def grams(s: str) -> set[str]:
+        return {s[i : i + n] for i in range(max(len(s) - n + 1, 1))}
+
+    ids, postings = {}, collections.defaultdict(list)
+    sizes = np.zeros(len(texts), dtype=np.int64)
+    for j, t in enumerate(texts):
+        g = grams(t)
+        sizes[j] = len(g)
+        for x in g:
+            postings[ids.setdefault(x, len(ids))].append(j)
+    postings = {k: np.array(v) for k, v in postings.items()}
+    sim, index = np.zeros(len(queries)), np.zeros(len(queries), dtype=np.int64)
+    for i, q in enumerate(queries):
+        g = grams(q)
+        hits = [postings[ids[x]] for x in g if x in ids]
+        if hits:
+            shared = np.bincount(np.concatenate(hits), minlength=len(texts))
+            jaccard = shared / (len(g) + sizes - shared)
+            index[i] = jaccard.argmax()
+            sim[i] = jaccard[index[i]]
+    return sim, index

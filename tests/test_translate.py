@@ -15,7 +15,7 @@ import torch
 from attn_tutorial.data import EOS, PAD, SPECIALS
 from attn_tutorial.search import greedy
 from attn_tutorial.train import fit, seed_everything, seq2seq_loss
-from attn_tutorial.translate import (_average, _digest, corpus_scores, decode_ids, encode_pairs, load_pairs, make_model, main,
+from attn_tutorial.translate import (_average, _digest, closest_text, corpus_scores, decode_ids, encode_pairs, load_pairs, make_model, main,
                                      train_tokenizer, translate)
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -186,3 +186,22 @@ def test_checkpoint_averaging_takes_the_mean_only_when_it_scores_higher(small):
                                    rtol=0, atol=1e-6)
     assert _average(a, model, tok, pairs[:5], [first], best=0.0) is None
     model.load_state_dict(first)
+
+
+def test_closest_text_is_the_jaccard_nearest_of_the_sets():
+    rng = np.random.default_rng(0)
+    # a small alphabet, so that texts share many 5-grams and ties happen
+    texts = ["".join(rng.choice(list("abc "), rng.integers(1, 12))) for _ in range(300)]
+    queries = texts[:40] + ["".join(rng.choice(list("abcd"), rng.integers(1, 12))) for _ in range(40)] + ["zzzzzz"]
+
+    def grams(s):
+        return {s[i:i + 5] for i in range(max(len(s) - 4, 1))}
+
+    sim, index = closest_text(queries, texts[40:])
+    for q, s, j in zip(queries, sim, index):
+        by_sets = [len(grams(q) & grams(t)) / len(grams(q) | grams(t)) for t in texts[40:]]
+        assert s == max(by_sets) and j == by_sets.index(max(by_sets))   # exact, and the first of ties
+    assert sim[-1] == 0 and index[-1] == 0                              # shares nothing
+    sim, index = closest_text(texts[:40], texts)                        # each text finds itself
+    assert (sim == 1).all() and all(texts[j] == t for j, t in zip(index, texts[:40]))
+    assert closest_text(["abcdefg"], ["abcdefgh", "xabcdefg"], n=3)[1].tolist() == [0]   # a tie: the first
