@@ -476,21 +476,25 @@ def closest_text(
     -> (similarity, index), two arrays of `len(queries)`; ties go to the first text,
     and a query that shares nothing gets similarity 0 and index 0."""
 
+    if n < 1:
+        raise ValueError(f"n must be >= 1, got {n}")
+
     def grams(s: str) -> set[str]:
         return {s[i : i + n] for i in range(max(len(s) - n + 1, 1))}
 
-    ids, postings = {}, collections.defaultdict(list)
+    # the inverted index: each n-gram -> the texts that hold it
+    postings = collections.defaultdict(list)
     sizes = np.zeros(len(texts), dtype=np.int64)
     for j, t in enumerate(texts):
         g = grams(t)
         sizes[j] = len(g)
         for x in g:
-            postings[ids.setdefault(x, len(ids))].append(j)
-    postings = {k: np.array(v) for k, v in postings.items()}
+            postings[x].append(j)
+    postings = {x: np.array(js) for x, js in postings.items()}
     sim, index = np.zeros(len(queries)), np.zeros(len(queries), dtype=np.int64)
     for i, q in enumerate(queries):
         g = grams(q)
-        hits = [postings[ids[x]] for x in g if x in ids]
+        hits = [postings[x] for x in g if x in postings]
         if hits:
             shared = np.bincount(np.concatenate(hits), minlength=len(texts))
             jaccard = shared / (len(g) + sizes - shared)

@@ -205,3 +205,5 @@ def test_closest_text_is_the_jaccard_nearest_of_the_sets():
     sim, index = closest_text(texts[:40], texts)                        # each text finds itself
     assert (sim == 1).all() and all(texts[j] == t for j, t in zip(index, texts[:40]))
     assert closest_text(["abcdefg"], ["abcdefgh", "xabcdefg"], n=3)[1].tolist() == [0]   # a tie: the first
+    with pytest.raises(ValueError, match="n must be >= 1"):
+        closest_text(["a"], ["a"], n=0)
