@@ -33,7 +33,7 @@ from .transformer import Transformer
 # %% auto #0
 __all__ = ['DING_HOWTO', 'LIBREOFFICE_HOWTO', 'CORPORA', 'SPLITS', 'UNK', 'load_pairs', 'train_tokenizer', 'vocab_of',
            'encode_pairs', 'decode_ids', 'make_model', 'token_loss', 'translate', 'corpus_scores', 'example_maps',
-           'main', 'closest_text']
+           'random_picks', 'load_run', 'main', 'closest_text']
 
 # %% ../nbs/13_translation.ipynb #990c2b9f
 DING_HOWTO = (
@@ -251,6 +251,14 @@ def _parse(argv=None) -> argparse.Namespace:
         help="beam search's length penalty alpha (0: none)",
     )
     p.add_argument(
+        "--evaluate-only", action="store_true",
+        help="no training: load the run saved in OUT and test it with beam search",
+    )
+    p.add_argument(
+        "--length-penalties", type=float, nargs="+", default=None,
+        help="with --evaluate-only: the length penalties to compare",
+    )
+    p.add_argument(
         "--limit", type=int, default=None,
         help="use only the first N training pairs (quick checks)",
     )
@@ -313,6 +321,11 @@ def example_maps(model: nn.Module, tokenizer, sentences: list[str]) -> list[dict
             )
         )
     return out
+
+
+def random_picks(n: int, k: int = 6, seed: int = 0) -> list[int]:
+    "`k` distinct indices of `n` texts, drawn at random with `seed` (not by hand)."
+    return np.random.default_rng(seed).choice(n, min(k, n), replace=False).tolist()
 
 # %% ../nbs/13_translation.ipynb #0771f50f
 def _setup(a: argparse.Namespace, rank: int, world: int):
@@ -393,7 +406,8 @@ def _average(a, model, tokenizer, valid, kept: list[dict], best: float) -> dict 
 # %% ../nbs/13_translation.ipynb #cb66d035
 def _evaluate(a, argv, model, tokenizer, test, hist, digests, world) -> dict:
     """The run's results: the validation curve, test BLEU/chrF (greedy and beam) with
-    the translations, example maps, and the run's provenance."""
+    the translations, maps of six test texts picked at random, and the run's
+    provenance."""
     src, ref = [d for d, _ in test], [e for _, e in test]
     curve = [
         dict(step=s, seconds=t, train_loss=hist.losses[s - 1], valid_bleu=e["bleu"])
@@ -416,8 +430,15 @@ def _evaluate(a, argv, model, tokenizer, test, hist, digests, world) -> dict:
             corpus_scores(hyps, ref), seconds=time.perf_counter() - t0
         )
         results.setdefault("translations", {})[f"beam{beam}"] = hyps
-    results["examples"] = example_maps(model, tokenizer, src[:6])
+    results["examples"] = _picked_maps(model, tokenizer, src, a.seed)
     return results
+
+
+def _picked_maps(model, tokenizer, src: list[str], seed: int) -> list[dict]:
+    "`example_maps` of six texts of `src` drawn by `random_picks`, each with its index."
+    picks = random_picks(len(src), 6, seed)
+    maps = example_maps(model, tokenizer, [src[j] for j in picks])
+    return [dict(index=j, **m) for j, m in zip(picks, maps)]
 
 
 def _save(a, model, tokenizer, results: dict) -> None:
@@ -438,13 +459,60 @@ def _save(a, model, tokenizer, results: dict) -> None:
         f"{path}, weights in {out}"
     )
 
+# %% ../nbs/13_translation.ipynb #f5145a90
+def load_run(out: str | Path) -> tuple[nn.Module, object, dict]:
+    """The run saved in the folder `out` (by the script): its model in eval mode, its
+    `tokenizers.Tokenizer` and its command-line settings."""
+    from safetensors.torch import load_model
+    from tokenizers import Tokenizer
+
+    out = Path(out)
+    config = json.loads((out / "config.json").read_text())
+    tokenizer = Tokenizer.from_file(str(out / "tokenizer.json"))
+    model = make_model(
+        config["model"], tokenizer.get_vocab_size(), config["d_model"],
+        config["layers"], config["heads"], dropout=config["dropout"],
+    )
+    load_model(model, str(out / "model.safetensors"))
+    return model.eval(), tokenizer, config
+
+# %% ../nbs/13_translation.ipynb #ea845d85
+def _evaluate_only(a, argv) -> dict:
+    """Test the run saved in `a.out`: beam search (`a.beam`) with each length penalty,
+    BLEU, chrF and output length against the references; maps of the random picks."""
+    model, tokenizer, config = load_run(a.out)
+    test = load_pairs("test", corpus=config["corpus"])[: a.eval_limit]
+    src, ref = [d for d, _ in test], [e for _, e in test]
+    results = dict(
+        args=vars(a), provenance=provenance("attn_tutorial.translate", argv),
+        trained_with=config, digest=_digest(model), beam=a.beam, test={},
+    )
+    words = lambda texts: sum(len(t.split()) for t in texts)
+    for alpha in a.length_penalties or [a.length_penalty]:
+        t0 = time.perf_counter()
+        hyps = translate(
+            model, tokenizer, src, beam_size=a.beam, length_penalty=alpha
+        )
+        results["test"][str(alpha)] = dict(
+            corpus_scores(hyps, ref), length_ratio=words(hyps) / words(ref),
+            seconds=time.perf_counter() - t0,
+        )
+    results["examples"] = _picked_maps(model, tokenizer, src, config["seed"])
+    return results
+
 # %% ../nbs/13_translation.ipynb #ef46fd4d
 def main(argv=None) -> dict | None:
-    """Train (`attn_tutorial.train.fit`), evaluate and save (see `_parse`); returns the
-    results on the first process."""
+    """Train (`attn_tutorial.train.fit`), evaluate and save (see `_parse`), or with
+    `--evaluate-only` test a saved run; returns the results on the first process."""
     import torch.distributed as dist
 
     a, argv = _parse(argv), sys.argv[1:] if argv is None else list(argv)
+    if a.evaluate_only:
+        results = _evaluate_only(a, argv)
+        path = Path(a.results or Path(a.out) / "evaluation.json")
+        path.write_text(json.dumps(results, indent=1, ensure_ascii=False))
+        print(f"evaluated {a.out}; results in {path}")
+        return results
     with distributed() as (rank, world, device):
         # the same initial weights on every process
         seed_everything(a.seed)

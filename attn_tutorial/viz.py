@@ -435,7 +435,7 @@ def _figure(
     ax.axis("off")
     head_text = (
         "all heads"
-        if len(heads) == n_heads
+        if len(heads) == n_heads > 1
         else ", ".join(e["head_names"][h] for h in heads)
     )
     ax.set_title(

@@ -15,8 +15,8 @@ import torch
 from attn_tutorial.data import EOS, PAD, SPECIALS
 from attn_tutorial.search import greedy
 from attn_tutorial.train import fit, seed_everything, seq2seq_loss
-from attn_tutorial.translate import (_average, _digest, closest_text, corpus_scores, decode_ids, encode_pairs, load_pairs, make_model, main,
-                                     train_tokenizer, translate)
+from attn_tutorial.translate import (_average, _digest, closest_text, corpus_scores, decode_ids, encode_pairs,
+                                     load_pairs, load_run, make_model, main, random_picks, train_tokenizer, translate)
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -144,6 +144,37 @@ def test_script_trains_saves_and_reloads(tmp_path):
     load_model(model, str(tmp_path / "model.safetensors"))        # strict: every key present, shapes equal
     src = [d for d, _ in load_pairs("test")[:12]]
     assert translate(model, tok, src) == r["translations"]["beam1"]
+
+
+def test_evaluate_only_reloads_the_saved_run_and_reproduces_its_test_scores(tmp_path):
+    r = main(TINY + ["--out", str(tmp_path)])
+    model, tok, config = load_run(tmp_path)
+    assert not model.training and config["d_model"] == 32 and config["corpus"] == "ding"
+    e = main(["--evaluate-only", "--out", str(tmp_path), "--eval-limit", "12", "--beam", "2",
+              "--length-penalties", "0", "1.0", "--results", str(tmp_path / "e.json")])
+    assert json.loads((tmp_path / "e.json").read_text())["test"] == e["test"]
+    assert e["digest"] == _digest(model) and set(e["test"]) == {"0.0", "1.0"}
+    # the same weights and decoding as the training run's beam search: the same scores, exactly
+    assert e["test"]["0.0"]["bleu"] == r["test"]["beam2"]["bleu"]
+    assert e["test"]["0.0"]["chrf"] == r["test"]["beam2"]["chrf"]
+    assert all(v["length_ratio"] > 0 for v in e["test"].values())
+    # both map the same six test texts, drawn at random with the run's seed
+    src = [d for d, _ in load_pairs("test")[:12]]
+    picks = random_picks(12, 6, 0)
+    assert len(set(picks)) == 6 and picks != list(range(6))
+    for run in (r, e):
+        assert [x["index"] for x in run["examples"]] == picks
+        assert [x["source"] for x in run["examples"]] == [src[j] for j in picks]
+    assert e["examples"] == r["examples"]
+
+
+def test_a_shorter_run_is_the_start_of_a_longer_one(tmp_path):
+    "The schedule depends on the step alone: a 4-step run is the first 4 steps of an 8-step run."
+    long = main(TINY + ["--out", str(tmp_path / "long")])
+    short = main(TINY + ["--steps", "4", "--out", str(tmp_path / "short")])
+    same = lambda c: (c["step"], c["train_loss"], c["valid_bleu"])
+    assert short["steps"] == 4 and [same(c) for c in short["curve"]] == [same(long["curve"][0])]
+    assert long["curve"][1]["train_loss"] != long["curve"][0]["train_loss"]
 
 
 def _free_port() -> int:

@@ -146,6 +146,14 @@ def test_view_saves_standalone_html_and_static_figures(tmp_path):
     assert view.save(tmp_path / "v.pdf").read_bytes()[:4] == b"%PDF"
 
 
+def test_a_view_of_one_map_names_it_instead_of_all_heads(tmp_path):
+    "A mean saved in place of the heads is one map: the figure and the page's script show its name."
+    view = attention_view(_layers(heads=1), TOKENS, head_names=["mean of the heads"])
+    assert view.figure().axes[0].get_title() == "attention, layer 2, mean of the heads"
+    assert attention_view(_layers(), TOKENS).figure().axes[0].get_title() == "attention, layer 2, all heads"
+    assert "H.length === e.head_names.length && H.length > 1" in view.html()
+
+
 def test_view_figure_draws_one_line_per_weight_above_the_threshold():
     w = _layers()
     view = attention_view(w, TOKENS)

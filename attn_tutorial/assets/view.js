@@ -141,7 +141,8 @@ function (uid) {
       b.setAttribute("aria-pressed", on);
       b.style.background = on ? color(h) : "transparent";
     });
-    var heads = H.length === e.head_names.length ? "all heads" :
+    // one map (e.g. a mean saved in place of the heads) is named, not "all heads"
+    var heads = H.length === e.head_names.length && H.length > 1 ? "all heads" :
       H.map(function (h) { return e.head_names[h]; }).join(", ");
     var where = e.layer_names[l] + ", " + heads;
     if (!sel) { status.textContent = where + ". Hover over or click a token; click a head to show it alone."; return; }

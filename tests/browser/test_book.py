@@ -2,9 +2,9 @@
 
 For each page: no console errors, no request leaves the local server, the math is typeset by the bundled
 MathJax (no raw `\\(`), every image loads and there are as many as the executed notebook has image outputs,
-no nbdev `#|` directive is visible, and the code of `#| hide` cells is not on the page. With
-BOOK_SCREENSHOTS=1 a full-page screenshot of each page is saved under `_build/screenshots/` to look at (off by
-default: they took a fifth of the test's time). The markdown pages of the book
+no nbdev `#|` directive is visible, code fits the column (no horizontal scrolling), and the code of `#| hide`
+cells is not on the page. With BOOK_SCREENSHOTS=1 a full-page screenshot of each page is saved under
+`_build/screenshots/` to look at (off by default: they took a fifth of the test's time). The markdown pages of the book
 (references, glossary, API reference) get the same checks, with no executed notebook and no images.
 
 Then the book's furniture: citations link to entries of the references page, glossary terms to entries of the
@@ -154,6 +154,12 @@ def test_page(doc, book_url, browser):
     else:
         assert images == [], "a markdown page has no images"
 
+    # the code's 88 columns fit the article's column in a 1280-pixel window (_static/attn_tutorial.css); folded
+    # cells are not laid out and measure 0
+    longest = "e => e.textContent.split('\\n').reduce((a, b) => (a.length >= b.length ? a : b))"
+    wide = page.eval_on_selector_all(
+        "div.cell_input pre", f"els => els.filter(e => e.scrollWidth > e.clientWidth + 1).map({longest})")
+    assert wide == [], f"code wider than the column: {wide}"
     assert "#|" not in text, "an nbdev directive is visible"
     leaked = sorted(ln for ln in hidden_only_lines(nb) if ln in text)
     assert leaked == [], f"code of hidden cells is visible: {leaked}"
