@@ -7,14 +7,32 @@ import datetime
 import json
 import os
 import platform
+import textwrap
 from pathlib import Path
+from typing import Callable
 
 import torch
 
 import attn_tutorial
 
 # %% auto #0
-__all__ = ['RESULTS', 'record', 'read_results', 'provenance', 'describe']
+__all__ = ['RESULTS', 'expect_error', 'record', 'read_results', 'provenance', 'describe']
+
+# %% ../nbs/95_book.ipynb #5c7faad2
+def expect_error(
+    call: Callable[[], object],  # the call that should fail, e.g. a lambda
+    error: type[BaseException] = ValueError,  # the exception it should raise
+    width: int = 88,  # the column to wrap at
+) -> str:
+    "Check that `call()` raises `error`, print `Name: message` wrapped; the message."
+    wrap = textwrap.TextWrapper(width, subsequent_indent="  ", break_long_words=False)
+    try:
+        call()
+    except error as err:
+        for line in f"{type(err).__name__}: {err}".splitlines():
+            print(wrap.fill(line))
+        return str(err)
+    raise AssertionError(f"expected {error.__name__}, but the call returned")
 
 # %% ../nbs/95_book.ipynb #8023f4c0
 _REPO = Path(attn_tutorial.__file__).resolve().parent.parent

@@ -55,10 +55,14 @@ class Vocab:
         return [self.itos[i] for i in (ids if keep_special else cut(ids))]
 
     def __repr__(self) -> str:
-        return (
-            f"Vocab({len(self)} tokens: "
-            f"{' '.join(self.itos[:13])}{' ...' if len(self) > 13 else ''})"
-        )
+        "The size and as many first tokens as fit one line of the book (88 columns)."
+        shown = f"Vocab({len(self)} tokens:"
+        for n, token in enumerate(self.itos):
+            more = " ...)" if n + 1 < len(self) else ")"
+            if len(f"{shown} {token}{more}") > 88:
+                return f"{shown} ...)"
+            shown += f" {token}"
+        return shown + ")"
 
 # %% ../nbs/91_data.ipynb #528e6259
 class Batch(NamedTuple):

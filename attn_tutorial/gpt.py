@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import argparse
-import copy
 import json
 import math
 import sys
@@ -12,6 +11,7 @@ import time
 from collections import OrderedDict
 from itertools import product
 from pathlib import Path
+from typing import Callable
 
 import torch
 import torch.distributed as dist
@@ -102,12 +102,14 @@ class GPTBlock(nn.Module):
     pre-LN with a residual connection: `x + attn(ln_1(x))`, then `x + mlp(ln_2(x))`.
     `forward(x (B, T, n_embd), cache)` -> the same shape. `n_inner`: the feed-forward
     width (default 4 * n_embd). For the chapter's ladder, `residual=False` drops the
-    residual connections and the norms, `mlp=False` the feed-forward sublayer."""
+    residual connections and the norms, `mlp=False` the feed-forward sublayer.
+    `dropout` acts on what each sublayer adds, `attn_dropout` (default: `dropout`) on
+    the attention weights, like GPT-2's `resid_pdrop` and `attn_pdrop`."""
 
     def __init__(
         self, n_embd: int, n_head: int, n_inner: int | None = None,
         dropout: float = 0.0, layer_norm_eps: float = 1e-5, mlp: bool = True,
-        residual: bool = True,
+        residual: bool = True, *, attn_dropout: float | None = None,
     ):
         super().__init__()
         norm = lambda: nn.LayerNorm(n_embd, eps=layer_norm_eps) if residual else None
@@ -115,7 +117,8 @@ class GPTBlock(nn.Module):
         self.residual = residual
         self.ln_1 = norm()
         # the book's multi-head attention (called causal), batch first
-        self.attn = MultiHeadAttention(n_embd, n_head, dropout, batch_first=True)
+        p_attn = dropout if attn_dropout is None else attn_dropout
+        self.attn = MultiHeadAttention(n_embd, n_head, p_attn, batch_first=True)
         self.drop = nn.Dropout(dropout)
         self.ln_2 = norm() if mlp else None
         self.mlp = None
@@ -148,14 +151,15 @@ class GPT(nn.Module):
     learned positions, `n_layer` pre-LN `GPTBlock`s, a final layer norm, and an output
     layer tied to the token embeddings. `gpt(idx (B, T))` -> logits `(B, T,
     vocab_size)` for the token after each position; `generate` continues a prompt.
-    The context is `n_positions` tokens; `n_inner`, `mlp` and `residual` as in
-    `GPTBlock` (`residual=False` also drops the final norm)."""
+    The context is `n_positions` tokens; `n_inner`, `mlp`, `residual`, `dropout` and
+    `attn_dropout` as in `GPTBlock` (`residual=False` also drops the final norm;
+    `dropout` also acts on the embeddings)."""
 
     def __init__(
         self, vocab_size: int, n_positions: int = 256, n_embd: int = 128,
         n_layer: int = 4, n_head: int = 4, n_inner: int | None = None,
         dropout: float = 0.0, layer_norm_eps: float = 1e-5,
-        mlp: bool = True, residual: bool = True,
+        mlp: bool = True, residual: bool = True, *, attn_dropout: float | None = None,
     ):
         super().__init__()
         self.vocab_size, self.n_positions = vocab_size, n_positions
@@ -163,7 +167,10 @@ class GPT(nn.Module):
         self.wpe = LearnedPositions(n_embd, n_positions)
         self.drop = nn.Dropout(dropout)
         self.h = nn.ModuleList(
-            GPTBlock(n_embd, n_head, n_inner, dropout, layer_norm_eps, mlp, residual)
+            GPTBlock(
+                n_embd, n_head, n_inner, dropout, layer_norm_eps, mlp, residual,
+                attn_dropout=attn_dropout,
+            )
             for _ in range(n_layer)
         )
         self.ln_f = nn.LayerNorm(n_embd, eps=layer_norm_eps) if residual else None
@@ -239,14 +246,15 @@ _HF_LAYER = {
 def from_hf(cls: GPT, model: nn.Module) -> GPT:
     """A copy of a Hugging Face `transformers` `GPT2LMHeadModel`: its configuration,
     weights, dtype, device and train/eval mode. GPT-2's `Conv1D` stores its weight
-    `(in, out)`, the transpose of `nn.Linear`'s `(out, in)`. One `dropout`: GPT-2's
-    `resid_pdrop`."""
+    `(in, out)`, the transpose of `nn.Linear`'s `(out, in)`. `dropout` is GPT-2's
+    `resid_pdrop` (which its `embd_pdrop` is taken to equal), `attn_dropout` its
+    `attn_pdrop`."""
     c = _check_hf(model)
     theirs = model.state_dict()
     w = theirs["transformer.wte.weight"]
     new = cls(
         c.vocab_size, c.n_positions, c.n_embd, c.n_layer, c.n_head, c.n_inner,
-        c.resid_pdrop, c.layer_norm_epsilon,
+        c.resid_pdrop, c.layer_norm_epsilon, attn_dropout=c.attn_pdrop,
     ).to(w.device, w.dtype)
     ours = {f"{k}.weight": theirs[f"transformer.{k}.weight"] for k in ("wte", "wpe")}
     ours |= {f"ln_f.{k}": theirs[f"transformer.ln_f.{k}"] for k in ("weight", "bias")}
@@ -367,7 +375,8 @@ def _parse(argv=None) -> argparse.Namespace:
     add("--n-embd", type=int, default=192)
     add("--layers", type=int, default=6)
     add("--heads", type=int, default=6)
-    add("--dropout", type=float, default=0.1)
+    add("--dropout", type=float, default=0.1, help="on the embeddings and residuals")
+    add("--attn-dropout", type=float, default=None, help="(default: --dropout)")
     add("--batch-size", type=int, default=16, help="windows per step, all processes")
     add("--lr", type=float, default=2e-3)
     add("--warmup", type=int, default=100)
@@ -379,24 +388,23 @@ def _parse(argv=None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-def _budget(a, model, batches, device, world: int, eval_fn) -> int:
-    """The run's steps: `--steps`, or as many as `--minutes` allow at the speed of a few
-    steps of a copy of the model, with time left for an evaluation every
-    `--eval-every` steps (the same number on every process)."""
-    if a.steps is not None:
-        return a.steps
-    trial = copy.deepcopy(model)
-    fit(trial, lm_loss, batches, 3, lr=a.lr, device=device, progress=False)  # warm-up
-    hist = fit(trial, lm_loss, batches, 10, lr=a.lr, device=device, progress=False)
+def _clock_schedule(seconds: float, warmup: int, device) -> Callable[[int], float]:
+    """A factor of the learning rate for a run of `seconds`: linear warm-up over
+    `warmup` steps, then half a cosine that follows the clock instead of the step
+    count, from the first call to 0 at `seconds`, so that it ends with the run at any
+    speed. Under torch.distributed every process takes the first process's clock,
+    so that all step with the same rate."""
     start = time.perf_counter()
-    eval_fn(trial.eval())
-    per_step = hist.seconds_per_step + (time.perf_counter() - start) / a.eval_every
-    # a long run's steps are slower than a few fresh ones: 2,000 of 2,204 planned
-    # steps fitted in 20 minutes (0.60 s a step against 0.545 measured), so plan 90%
-    steps = torch.tensor(int(0.9 * 60 * a.minutes / per_step))
-    if world > 1:
-        dist.all_reduce(steps, op=dist.ReduceOp.MIN)
-    return max(int(steps), 1)
+
+    def factor(step: int) -> float:
+        done = torch.tensor(min((time.perf_counter() - start) / seconds, 1.0))
+        if dist.is_available() and dist.is_initialized():
+            done = done.to(device)
+            dist.broadcast(done, src=0)
+        warm = min((step + 1) / max(warmup, 1), 1.0)
+        return warm * 0.5 * (1 + math.cos(math.pi * float(done)))
+
+    return factor
 
 # %% ../nbs/10_gpt.ipynb #82beb4db
 def _long_run(a, rank: int, world: int, device) -> tuple[GPT, dict]:
@@ -406,15 +414,22 @@ def _long_run(a, rank: int, world: int, device) -> tuple[GPT, dict]:
     train_ids = encode_text(train_text, vocab)
     valid_ids = encode_text(load_text("valid"), vocab)
     seed_everything(a.seed)  # the same initial weights on every process
-    model = GPT(len(vocab), a.context, a.n_embd, a.layers, a.heads, dropout=a.dropout)
+    model = GPT(
+        len(vocab), a.context, a.n_embd, a.layers, a.heads, dropout=a.dropout,
+        attn_dropout=a.attn_dropout,
+    )
     batches = text_batches(
         train_ids, a.context, max(a.batch_size // world, 1), seed=a.seed + rank
     )
     eval_fn = lambda m: {"valid_loss": held_out_loss(m, valid_ids, a.context)}
-    steps = _budget(a, model, batches, device, world, eval_fn)
+    seconds = 60 * a.minutes
+    schedule = (
+        cosine_decay(a.steps, a.warmup) if a.steps  # a fixed number of steps
+        else _clock_schedule(seconds, a.warmup, device)  # as many as the minutes allow
+    )
     hist = fit(
-        model, lm_loss, batches, steps, seconds=60 * a.minutes, lr=a.lr,
-        schedule=cosine_decay(steps, a.warmup), eval_fn=eval_fn,
+        model, lm_loss, batches, a.steps, seconds=seconds, lr=a.lr,
+        schedule=schedule, eval_fn=eval_fn,
         eval_every=a.eval_every, device=device,
         progress=not a.no_progress and rank == 0, desc=f"gpt x{world}",
     )
@@ -425,7 +440,7 @@ def _long_run(a, rank: int, world: int, device) -> tuple[GPT, dict]:
         for s, t, e in zip(hist.eval_steps, hist.eval_seconds, hist.evals)
     ]
     return model, dict(
-        vocab=vocab.itos, steps=len(hist.steps), planned_steps=steps,
+        vocab=vocab.itos, steps=len(hist.steps),
         train_seconds=hist.seconds, curve=curve,
     )
 

@@ -7,6 +7,7 @@ import math
 import os
 import random
 import sys
+import textwrap
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -46,16 +47,16 @@ def to_device(batch, device):
 # %% ../nbs/92_train.ipynb #cc1b9904
 class Progress:
     """One line of progress that updates in place: a display handle in Jupyter, `\\r` on
-    a terminal. When the work is done, `close` replaces the bar with a one-line
-    summary, so a saved notebook (the built book) keeps no progress bar, only what
-    the run did."""
+    a terminal. When the work is done, `close` replaces the bar with a summary (wrapped
+    at the book's 88 columns), so a saved notebook (the built book) keeps no progress
+    bar, only what the run did."""
 
     def __init__(self, total: int, desc: str = "", enabled: bool = True):
         self.total = total
         self.desc = desc
         self.enabled = enabled
         self.start = time.perf_counter()
-        self.handle = None
+        self.handle, self.shown = None, 0  # shown: the terminal line's length
         if enabled and _in_notebook():
             from IPython.display import display
 
@@ -78,20 +79,25 @@ class Progress:
         if self.handle is not None:
             self.handle.update({"text/plain": self._line(n, info)}, raw=True)
         else:
-            sys.stderr.write("\r" + self._line(n, info))
+            line = self._line(n, info)
+            sys.stderr.write("\r" + line.ljust(self.shown))
             sys.stderr.flush()
+            self.shown = len(line)
 
     def close(self, n: int, info: str = "") -> None:
         if not self.enabled:
             return
-        summary = (
+        summary = textwrap.fill(
             f"{self.desc.strip()}{': ' if self.desc.strip() else ''}done in "
-            f"{time.perf_counter() - self.start:.0f} s{', ' + info if info else ''}"
+            f"{time.perf_counter() - self.start:.0f} s{', ' + info if info else ''}",
+            88, subsequent_indent="  ",
         )
         if self.handle is not None:
             self.handle.update({"text/plain": summary}, raw=True)
         else:
-            sys.stderr.write("\r" + summary + " " * 20 + "\n")
+            # spaces overwrite what is left of the bar's longer line
+            first, *rest = summary.split("\n")
+            sys.stderr.write("\r" + "\n".join([first.ljust(self.shown), *rest]) + "\n")
 
 
 def _in_notebook() -> bool:

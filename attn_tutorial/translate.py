@@ -455,8 +455,8 @@ def _save(a, model, tokenizer, results: dict) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(results, indent=1, ensure_ascii=False))
     print(
-        f"test BLEU {results['test']['beam1']['bleu']:.2f} (greedy); results in "
-        f"{path}, weights in {out}"
+        f"test BLEU {results['test']['beam1']['bleu']:.2f} (greedy)\n"
+        f"results in {path}\nweights in {out}"
     )
 
 # %% ../nbs/13_translation.ipynb #f5145a90
@@ -510,6 +510,7 @@ def main(argv=None) -> dict | None:
     if a.evaluate_only:
         results = _evaluate_only(a, argv)
         path = Path(a.results or Path(a.out) / "evaluation.json")
+        path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(results, indent=1, ensure_ascii=False))
         print(f"evaluated {a.out}; results in {path}")
         return results

@@ -2,8 +2,14 @@
 configurations: nothing downloads), generation with and without the key/value cache, sampling, and errors."""
 from __future__ import annotations
 
+import json
+import math
+import time
+
 import pytest
 import torch
+import torch.distributed as dist
+import torch.multiprocessing as mp
 
 from attn_tutorial.gpt import GPT, filter_logits, next_token, text_batches, windows
 
@@ -101,6 +107,25 @@ def test_causal_and_cached_forward():
     torch.testing.assert_close(torch.cat(pieces, 1), full)
 
 
+def test_dropout_where_gpt2_has_it():
+    "GPT-2's two rates: `attn_pdrop` on the attention weights, `resid_pdrop` on what each sublayer adds."
+    transformers = pytest.importorskip("transformers")
+    config = transformers.GPT2Config(n_layer=1, n_head=2, n_embd=16, vocab_size=V, n_positions=POSITIONS,
+                                     attn_pdrop=0.3, resid_pdrop=0.1, embd_pdrop=0.1)
+    copy = GPT.from_hf(transformers.GPT2LMHeadModel(config))
+    block = copy.h[0]
+    assert block.attn.dropout == 0.3 and block.drop.p == block.mlp.drop.p == copy.drop.p == 0.1
+    same = GPT(V, 16, 16, 1, 2, dropout=0.2).h[0]
+    assert same.attn.dropout == same.drop.p == 0.2                  # one rate for both unless told
+    apart = GPT(V, 16, 16, 1, 2, dropout=0.2, attn_dropout=0.0)
+    assert apart.h[0].attn.dropout == 0.0 and apart.h[0].drop.p == 0.2
+    # in training, residual dropout alone makes two passes differ; in eval mode they agree
+    idx = prompts(2, 8)
+    assert not torch.equal(apart(idx), apart(idx))
+    apart.eval()
+    assert torch.equal(apart(idx), apart(idx))
+
+
 def test_ladder_switches():
     plain = GPT(V, 16, 16, 1, 2, mlp=False, residual=False)
     assert plain.ln_f is None and plain.h[0].ln_1 is None and plain.h[0].mlp is None
@@ -143,3 +168,58 @@ def test_the_library_does_not_import_transformers():
     import sys
     code = "import sys, attn_tutorial.gpt; assert 'transformers' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+TINY = "--context 48 --n-embd 16 --layers 1 --heads 2 --batch-size 4 --no-progress".split()
+
+
+def test_the_long_run_script_writes_results_samples_and_weights(tmp_path):
+    from attn_tutorial.gpt import Vocab, SPECIALS, main
+
+    results = tmp_path / "new" / "run.json"                            # the folder is made
+    r = main(TINY + ["--steps", "7", "--eval-every", "3", "--results", str(results), "--out", str(tmp_path / "w")])
+    saved = json.loads(results.read_text())
+    assert saved["steps"] == 7 and [c["step"] for c in saved["curve"]] == [3, 6, 7]
+    assert saved["final_valid_loss"] == saved["curve"][-1]["valid_loss"] == r["final_valid_loss"]
+    assert saved["provenance"]["command"].startswith("python -m attn_tutorial.gpt --context 48")
+    assert set(saved["samples"]) == {"greedy", "temperature 0.8", "top-k 10", "top-p 0.9"}
+    kept = torch.load(tmp_path / "w" / "gpt.pt")
+    vocab = Vocab(kept["vocab"][len(SPECIALS):])
+    # the held-out play's first words, continued to the context's end (or an <eos>)
+    assert all(t.startswith("If music be the food of love, ") and len(t) <= 48 for t in saved["samples"].values())
+    # 7 steps of a tiny model already beat a uniform guess over the characters
+    assert r["final_valid_loss"] < math.log(len(vocab))
+    model = GPT(len(kept["vocab"]), 48, 16, 1, 2)
+    model.load_state_dict(kept["state"])                               # the weights are the whole model
+
+
+def test_a_timed_run_stops_on_time_and_its_schedule_follows_the_clock(tmp_path):
+    from attn_tutorial.gpt import _clock_schedule, main
+
+    r = main(TINY + ["--minutes", "0.04", "--eval-every", "1000", "--results", str(tmp_path / "r.json"),
+                     "--out", str(tmp_path)])
+    # it stops at the first step past the time (then measures the final weights once)
+    assert r["steps"] > 10 and 2.4 <= r["train_seconds"] < 2.4 + 10
+    fresh = _clock_schedule(60.0, warmup=4, device="cpu")
+    assert fresh(0) == pytest.approx(0.25, abs=1e-3) and fresh(9) == pytest.approx(1.0, abs=1e-3)
+    over = _clock_schedule(0.05, warmup=4, device="cpu")
+    time.sleep(0.06)
+    assert over(9) == 0.0                                              # the end of the time is the end of the cosine
+
+
+def _clock_on_two_processes(rank, init, out):
+    from attn_tutorial.gpt import _clock_schedule
+
+    dist.init_process_group("gloo", init_method=init, rank=rank, world_size=2)
+    factor = _clock_schedule(2.0, warmup=1, device="cpu")
+    time.sleep(0.2 + 0.9 * rank)                                       # the second process calls 0.9 s later
+    torch.save(factor(5), f"{out}.{rank}")
+    dist.destroy_process_group()
+
+
+def test_under_torch_distributed_every_process_takes_the_first_process_clock(tmp_path):
+    mp.spawn(_clock_on_two_processes, args=(f"file://{tmp_path / 'init'}", str(tmp_path / "f")), nprocs=2)
+    first, second = (torch.load(tmp_path / f"f.{r}") for r in (0, 1))
+    # one factor for both: the first process's, read 0.2 s into the 2-s run (0.976), not the second's own 1.1 s
+    # (0.42); the threshold, the factor at 0.7 s, leaves half a second for a slow machine
+    assert first == second > 0.5 * (1 + math.cos(math.pi * 0.35))

@@ -3,7 +3,7 @@ import pytest
 import torch
 from torch import nn
 
-from attn_tutorial.train import cycle_batches, fit, History, seed_everything, to_device
+from attn_tutorial.train import cycle_batches, fit, History, Progress, seed_everything, to_device
 
 
 def _task(seed):
@@ -44,6 +44,21 @@ def test_progress_line_on_a_terminal(capsys):
     # ... and the run ends by overwriting it with a summary, so a log keeps what the run did, not a bar
     last = err.split("\r")[-1]
     assert last.startswith("demo: done in ") and "20 steps" in last and "[" not in last
+
+
+def test_progress_summary_is_wrapped_to_the_column_and_hides_the_bar(capsys):
+    bar = Progress(10, "a run with a long description")
+    bar.update(10, "loss 0.123 " * 6)
+    bar.close(10, "metric 0.5 " * 12)
+    err = capsys.readouterr().err
+    bar_line, summary = err.split("\r")[1:]
+    lines = summary.rstrip("\n").split("\n")
+    # the first line covers the whole bar; the summary's words are wrapped at 88 columns
+    assert len(lines) > 1 and len(lines[0]) >= len(bar_line.rstrip())
+    assert all(len(line.rstrip()) <= 88 for line in lines)
+    assert " ".join(line.strip() for line in lines).startswith(
+        "a run with a long description: done in 0 s, metric 0.5 metric 0.5"
+    )
 
 
 def test_bad_arguments():

@@ -151,8 +151,9 @@ def test_evaluate_only_reloads_the_saved_run_and_reproduces_its_test_scores(tmp_
     model, tok, config = load_run(tmp_path)
     assert not model.training and config["d_model"] == 32 and config["corpus"] == "ding"
     e = main(["--evaluate-only", "--out", str(tmp_path), "--eval-limit", "12", "--beam", "2",
-              "--length-penalties", "0", "1.0", "--results", str(tmp_path / "e.json")])
-    assert json.loads((tmp_path / "e.json").read_text())["test"] == e["test"]
+              "--length-penalties", "0", "1.0", "--results", str(tmp_path / "new" / "e.json")])
+    # the results' folder is made if missing, as a training run makes it
+    assert json.loads((tmp_path / "new" / "e.json").read_text())["test"] == e["test"]
     assert e["digest"] == _digest(model) and set(e["test"]) == {"0.0", "1.0"}
     # the same weights and decoding as the training run's beam search: the same scores, exactly
     assert e["test"]["0.0"]["bleu"] == r["test"]["beam2"]["bleu"]

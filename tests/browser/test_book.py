@@ -154,12 +154,13 @@ def test_page(doc, book_url, browser):
     else:
         assert images == [], "a markdown page has no images"
 
-    # the code's 88 columns fit the article's column in a 1280-pixel window (_static/attn_tutorial.css); folded
-    # cells are not laid out and measure 0
+    # the 88 columns of code and of printed output fit the article's column in a 1280-pixel window
+    # (_static/attn_tutorial.css); folded cells are not laid out and measure 0
     longest = "e => e.textContent.split('\\n').reduce((a, b) => (a.length >= b.length ? a : b))"
-    wide = page.eval_on_selector_all(
-        "div.cell_input pre", f"els => els.filter(e => e.scrollWidth > e.clientWidth + 1).map({longest})")
-    assert wide == [], f"code wider than the column: {wide}"
+    for part, what in (("input", "code"), ("output", "printed output")):     # expect_error and Progress wrap theirs
+        wide = page.eval_on_selector_all(
+            f"div.cell_{part} pre", f"els => els.filter(e => e.scrollWidth > e.clientWidth + 1).map({longest})")
+        assert wide == [], f"{what} wider than the column: {wide}"
     assert "#|" not in text, "an nbdev directive is visible"
     leaked = sorted(ln for ln in hidden_only_lines(nb) if ln in text)
     assert leaked == [], f"code of hidden cells is visible: {leaked}"
