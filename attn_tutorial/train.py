@@ -44,6 +44,16 @@ def to_device(batch, device):
         return batch.to(device)
     return map_tree(lambda x: to_device(x, device) if hasattr(x, "to") else x, batch)
 
+# %% ../nbs/92_train.ipynb #618717e3
+def _in_notebook() -> bool:
+    "In a Jupyter kernel, where a display handle can update a line in place?"
+    try:
+        from IPython import get_ipython
+
+        return get_ipython() is not None and "IPKernelApp" in get_ipython().config
+    except ImportError:
+        return False
+
 # %% ../nbs/92_train.ipynb #cc1b9904
 class Progress:
     """One line of progress that updates in place: a display handle in Jupyter, `\\r` on
@@ -98,15 +108,6 @@ class Progress:
             # spaces overwrite what is left of the bar's longer line
             first, *rest = summary.split("\n")
             sys.stderr.write("\r" + "\n".join([first.ljust(self.shown), *rest]) + "\n")
-
-
-def _in_notebook() -> bool:
-    try:
-        from IPython import get_ipython
-
-        return get_ipython() is not None and "IPKernelApp" in get_ipython().config
-    except ImportError:
-        return False
 
 # %% ../nbs/92_train.ipynb #9aa8c78f
 @dataclass
