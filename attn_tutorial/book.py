@@ -24,7 +24,7 @@ def expect_error(
     error: type[BaseException] = ValueError,  # the exception it should raise
     width: int = 88,  # the column to wrap at
 ) -> str:
-    "Check that `call()` raises `error`, print `Name: message` wrapped; the message."
+    "Check that `call()` raises `error` and print `Name: message`, wrapped; -> message."
     wrap = textwrap.TextWrapper(width, subsequent_indent="  ", break_long_words=False)
     try:
         call()

@@ -208,11 +208,14 @@ def test_a_timed_run_stops_on_time_and_its_schedule_follows_the_clock(tmp_path):
 
 
 def _clock_on_two_processes(rank, init, out):
-    from attn_tutorial.gpt import _clock_schedule
+    import attn_tutorial.gpt as gpt
+
+    class Clock:                                                       # the second process's clock runs 30 s ahead
+        perf_counter = staticmethod(lambda: time.perf_counter() + 30.0 * rank)
 
     dist.init_process_group("gloo", init_method=init, rank=rank, world_size=2)
-    factor = _clock_schedule(2.0, warmup=1, device="cpu")
-    time.sleep(0.2 + 0.9 * rank)                                       # the second process calls 0.9 s later
+    factor = gpt._clock_schedule(60.0, warmup=1, device="cpu")
+    gpt.time = Clock                                                   # from the first call on
     torch.save(factor(5), f"{out}.{rank}")
     dist.destroy_process_group()
 
@@ -220,6 +223,6 @@ def _clock_on_two_processes(rank, init, out):
 def test_under_torch_distributed_every_process_takes_the_first_process_clock(tmp_path):
     mp.spawn(_clock_on_two_processes, args=(f"file://{tmp_path / 'init'}", str(tmp_path / "f")), nprocs=2)
     first, second = (torch.load(tmp_path / f"f.{r}") for r in (0, 1))
-    # one factor for both: the first process's, read 0.2 s into the 2-s run (0.976), not the second's own 1.1 s
-    # (0.42); the threshold, the factor at 0.7 s, leaves half a second for a slow machine
-    assert first == second > 0.5 * (1 + math.cos(math.pi * 0.35))
+    # one factor for both: the first process's, near the start of the 60-s run (about 1), not the second's own,
+    # half-way (0.5); only a first process 15 s late could bring it down to the threshold
+    assert first == second > 0.5 * (1 + math.cos(math.pi * 0.25))
