@@ -173,6 +173,8 @@ class _Evaluator:
     `keep_best` evaluation, and marks `hist.stopped_early` once `target` is reached."""
 
     def __init__(self, model, eval_fn, hist, target, keep_best):
+        if (target is not None or keep_best is not None) and eval_fn is None:
+            raise ValueError("target and keep_best need an eval_fn to measure them")
         self.model, self.eval_fn, self.hist = model, eval_fn, hist
         self.target, self.keep_best = target, keep_best
         self.best, self.best_state, self.info = -math.inf, None, ""
@@ -219,6 +221,7 @@ def fit(
     # the learning rate at step s is lr * schedule(s)
     schedule: Callable[[int], float] | None = None,
     clip: float | None = 1.0,  # max gradient norm; None: no clipping
+    weight_decay: float = 0.0,  # AdamW's (see `_optimizer`); 0: Adam
     # eval_fn(model) -> dict of metrics, in eval mode without grad
     eval_fn: Callable | None = None,
     eval_every: int = 100,
@@ -229,16 +232,14 @@ def fit(
     progress: bool = True,
     desc: str = "",
 ) -> History:
-    """Train `model` with Adam until `steps` steps or `seconds` have passed (or `target`
-    is reached); return its `History`. Under `torch.distributed` (e.g. `torchrun`)
-    the model is wrapped in DistributedDataParallel, every process steps on its own
-    batches, the first process evaluates, and all stop after the same step. Batches,
-    model and optimizer live on `device` (default: CUDA when available). Seed first
-    for a reproducible run (a time limit is not reproducible)."""
-    if (target is not None or keep_best is not None) and eval_fn is None:
-        raise ValueError("target and keep_best need an eval_fn to measure them")
+    """Train `model` with Adam (AdamW with `weight_decay`) until `steps` steps or
+    `seconds` have passed (or `target` is reached); return its `History`. Under
+    `torch.distributed` (`torchrun`) the model is wrapped in DistributedDataParallel,
+    every process steps on its own batches, the first evaluates, and all stop after
+    the same step. Batches, model and optimizer live on `device` (default: CUDA when
+    available). Seed first for a reproducible run (a time limit is not reproducible)."""
     run = _Run(model, device, steps, seconds)
-    opt = torch.optim.Adam(model.parameters(), lr=lr, betas=betas)
+    opt = _optimizer(model, lr, betas, weight_decay)
     sched = None if schedule is None else optim.lr_scheduler.LambdaLR(opt, schedule)
     hist = History()
     evaluate = _Evaluator(model, eval_fn, hist, target, keep_best)
@@ -317,6 +318,21 @@ class _Run:
             if self.steps is not None
             else min(round(self.elapsed()), round(self.seconds))
         )
+
+# %% ../nbs/92_train.ipynb #dc6d619d
+def _optimizer(
+    model: nn.Module, lr: float, betas: tuple[float, float], weight_decay: float
+) -> optim.Optimizer:
+    """Adam; with `weight_decay`, AdamW (decay decoupled from the gradient's step) on
+    the weight matrices and embeddings only: biases and LayerNorm gains stay free."""
+    if not weight_decay:
+        return optim.Adam(model.parameters(), lr=lr, betas=betas)
+    params = list(model.parameters())
+    groups = [
+        dict(params=[p for p in params if p.dim() >= 2], weight_decay=weight_decay),
+        dict(params=[p for p in params if p.dim() < 2], weight_decay=0.0),
+    ]
+    return optim.AdamW(groups, lr=lr, betas=betas)
 
 # %% ../nbs/92_train.ipynb #55eacbb2
 def _train_step(

