@@ -131,3 +131,23 @@ def test_time_limit_best_weights_and_schedule():
         fit(model, loss_fn, batches, progress=False)
     with pytest.raises(ValueError, match="need an eval_fn"):
         fit(model, loss_fn, batches, 5, keep_best="s", progress=False)
+
+
+def test_weight_decay_is_adamw_on_matrices_and_equals_its_own_update():
+    from attn_tutorial.train import _optimizer
+
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(6, 4), nn.LayerNorm(4), nn.Linear(4, 3))
+    assert type(_optimizer(model, 1e-3, (0.9, 0.999), 0.0)) is torch.optim.Adam   # 0: the old runs, unchanged
+    decayed, free = _optimizer(model, 1e-3, (0.9, 0.999), 0.1).param_groups
+    assert [p.shape for p in decayed["params"]] == [(4, 6), (3, 4)] and decayed["weight_decay"] == 0.1
+    assert len(free["params"]) == 4 and free["weight_decay"] == 0.0      # the biases and the LayerNorm gain/shift
+    # one step by hand, in float64: w <- w (1 - lr wd) - lr m / (sqrt(v) + eps), with Adam's bias-corrected m, v
+    model = model.double()
+    x, y = torch.randn(5, 6, dtype=torch.float64), torch.randint(0, 3, (5,))
+    loss_fn = lambda m, b: nn.functional.cross_entropy(m(b[0]), b[1])
+    w0 = model[0].weight.detach().clone()
+    g = torch.autograd.grad(loss_fn(model, (x, y)), model[0].weight)[0]
+    fit(model, loss_fn, [(x, y)], 1, lr=0.01, weight_decay=0.3, clip=None, device="cpu", progress=False)
+    expected = w0 * (1 - 0.01 * 0.3) - 0.01 * g / (g.abs() + 1e-8)  # m / sqrt(v) = g / |g| after one step
+    torch.testing.assert_close(model[0].weight.detach(), expected, rtol=0, atol=1e-10)
