@@ -3,37 +3,26 @@
 # %% ../nbs/13_translation.ipynb #9ecdc334
 from __future__ import annotations
 
-import argparse
 import collections
-import copy
 import csv
-import hashlib
-import json
-import sys
-import time
-from functools import partial
 from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-from torch import Tensor, nn
+from torch import nn
 
-from .book import provenance
 from attn_tutorial.data import (
     BOS, DATA_DIR, EOS, PAD, SPECIALS, SeqPairs, Vocab, cut, data_missing, pad,
 )
 from .rnn import Seq2Seq
 from .search import beam_search, greedy
-from attn_tutorial.train import (
-    distributed, fit, run_as_script, seed_everything, seq2seq_loss, warmup_rsqrt,
-)
 from .transformer import Transformer
 
 # %% auto #0
 __all__ = ['DING_HOWTO', 'LIBREOFFICE_HOWTO', 'CORPORA', 'SPLITS', 'UNK', 'load_pairs', 'train_tokenizer', 'vocab_of',
            'encode_pairs', 'decode_ids', 'make_model', 'token_loss', 'translate', 'corpus_scores', 'example_maps',
-           'random_picks', 'load_run', 'main', 'closest_text']
+           'random_picks', 'closest_text']
 
 # %% ../nbs/13_translation.ipynb #990c2b9f
 DING_HOWTO = (
@@ -199,95 +188,6 @@ def corpus_scores(hypotheses: list[str], references: list[str]) -> dict[str, flo
         "chrf": sacrebleu.corpus_chrf(hypotheses, [references]).score,
     }
 
-# %% ../nbs/13_translation.ipynb #d8986d71
-def _training_options(p: argparse.ArgumentParser) -> None:
-    "The model's and the optimiser's options of the script, added to `p`."
-    p.add_argument("--model", choices=("transformer", "rnn"), default="transformer")
-    p.add_argument(
-        "--minutes",
-        type=float,
-        default=20.0,
-        help="training time (the run stops at whichever of "
-        "--minutes and --steps comes first)",
-    )
-    p.add_argument(
-        "--steps", type=int, default=None, help="at most this many optimizer steps"
-    )
-    p.add_argument("--d-model", type=int, default=128)
-    p.add_argument("--layers", type=int, default=3)
-    p.add_argument("--heads", type=int, default=4)
-    p.add_argument("--dropout", type=float, default=0.2)
-    p.add_argument("--smoothing", type=float, default=0.1)
-    p.add_argument("--vocab-size", type=int, default=4000)
-    p.add_argument(
-        "--batch-size", type=int, default=64, help="pairs per step, over all processes"
-    )
-    p.add_argument("--lr", type=float, default=1e-3)
-    p.add_argument(
-        "--warmup", type=int, default=400,
-        help="steps of linear warm-up, then 1/sqrt(step) decay",
-    )
-
-# %% ../nbs/13_translation.ipynb #c89a4fb9
-def _parse(argv=None) -> argparse.Namespace:
-    "The script's command line: `_training_options`, then evaluation and output."
-    p = argparse.ArgumentParser(
-        prog="python -m attn_tutorial.translate",
-        description="Train a German->English translation model.",
-    )
-    p.add_argument("--corpus", choices=tuple(CORPORA), default="ding")
-    _training_options(p)
-    p.add_argument(
-        "--eval-every", type=int, default=1000,
-        help="steps between validation BLEU measurements",
-    )
-    p.add_argument(
-        "--average", type=int, default=1,
-        help="average the weights of the last N validations (kept if BLEU is higher)",
-    )
-    p.add_argument("--beam", type=int, default=4)
-    p.add_argument(
-        "--length-penalty", type=float, default=0.0,
-        help="beam search's length penalty alpha (0: none)",
-    )
-    p.add_argument(
-        "--evaluate-only", action="store_true",
-        help="no training: load the run saved in OUT and test it with beam search",
-    )
-    p.add_argument(
-        "--length-penalties", type=float, nargs="+", default=None,
-        help="with --evaluate-only: the length penalties to compare",
-    )
-    p.add_argument(
-        "--limit", type=int, default=None,
-        help="use only the first N training pairs (quick checks)",
-    )
-    p.add_argument(
-        "--eval-limit", type=int, default=None,
-        help="use only the first N valid/test pairs",
-    )
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", default="runs/translate")
-    p.add_argument(
-        "--results", default=None,
-        help="where to write results JSON (default: OUT/results.json)",
-    )
-    p.add_argument("--no-progress", action="store_true")
-    return p.parse_args(argv)
-
-# %% ../nbs/13_translation.ipynb #452089dc
-def _digest(model: nn.Module) -> str:
-    "SHA-256 of every parameter's bytes: equal digests mean bit-identical weights."
-    return _digest_state(model.state_dict())
-
-
-def _digest_state(state: dict) -> str:
-    h = hashlib.sha256()
-    for name, t in sorted(state.items()):
-        h.update(name.encode())
-        h.update(t.detach().cpu().contiguous().numpy().tobytes())
-    return h.hexdigest()
-
 # %% ../nbs/13_translation.ipynb #823b86c6
 @torch.no_grad()
 def example_maps(model: nn.Module, tokenizer, sentences: list[str]) -> list[dict]:
@@ -326,215 +226,6 @@ def example_maps(model: nn.Module, tokenizer, sentences: list[str]) -> list[dict
 def random_picks(n: int, k: int = 6, seed: int = 0) -> list[int]:
     "`k` distinct indices of `n` texts, drawn at random with `seed` (not by hand)."
     return np.random.default_rng(seed).choice(n, min(k, n), replace=False).tolist()
-
-# %% ../nbs/13_translation.ipynb #0771f50f
-def _setup(a: argparse.Namespace, rank: int, world: int):
-    """The run's data, tokenizer and model: -> tokenizer, model, this process's shard
-    of the training pairs (encoded), the valid and test pairs."""
-    load = partial(load_pairs, corpus=a.corpus)
-    train = load("train")[: a.limit]
-    valid, test = load("valid")[: a.eval_limit], load("test")[: a.eval_limit]
-    tokenizer = train_tokenizer(
-        [d for d, _ in train] + [e for _, e in train], a.vocab_size
-    )
-    model = make_model(
-        a.model, tokenizer.get_vocab_size(), a.d_model, a.layers, a.heads,
-        dropout=a.dropout,
-    )
-    # each process its own shard
-    shard = encode_pairs(train[rank::world], tokenizer)
-    return tokenizer, model, shard, valid, test
-
-
-def _bleu(model, tokenizer, pairs) -> float:
-    "Corpus BLEU of `model`'s greedy translations of `pairs`."
-    hyps = translate(model, tokenizer, [d for d, _ in pairs])
-    return corpus_scores(hyps, [e for _, e in pairs])["bleu"]
-
-
-def _train(a, model, tokenizer, shard, valid, rank: int, world: int, device):
-    """`attn_tutorial.train.fit` with the run's schedule, validation BLEU every
-    `a.eval_every` steps, the best weights kept; -> its history and the weights of
-    the last `a.average` validations (none unless `a.average` > 1)."""
-    kept = collections.deque(maxlen=a.average)
-
-    def bleu(m):
-        if a.average > 1:
-            kept.append({k: t.detach().clone() for k, t in m.state_dict().items()})
-        return {"bleu": _bleu(m, tokenizer, valid)}
-
-    hist = fit(
-        model,
-        partial(seq2seq_loss, smoothing=a.smoothing),
-        shard.batches(
-            max(a.batch_size // world, 1), shuffle=True, bucket=True, seed=a.seed + rank
-        ),
-        a.steps,
-        seconds=60 * a.minutes,
-        lr=a.lr,
-        betas=(0.9, 0.98),
-        schedule=warmup_rsqrt(a.warmup),
-        eval_fn=bleu,
-        eval_every=a.eval_every,
-        keep_best="bleu",
-        device=device,
-        progress=not a.no_progress,
-        desc=f"{a.model} x{world}",
-    )
-    return hist, list(kept)
-
-# %% ../nbs/13_translation.ipynb #601d022e
-def _average(a, model, tokenizer, valid, kept: list[dict], best: float) -> dict | None:
-    """The mean of the `kept` weights (the last validations'), loaded into `model` if
-    its validation BLEU beats `best`; -> what was measured (None: nothing averaged)."""
-    if len(kept) < 2:
-        return None
-    mean = {
-        k: torch.stack([s[k] for s in kept]).mean(0) if t.is_floating_point() else t
-        for k, t in kept[-1].items()
-    }
-    trial = copy.deepcopy(model)
-    trial.load_state_dict(mean)
-    score = _bleu(trial, tokenizer, valid)
-    if score > best:
-        model.load_state_dict(mean)
-    return dict(
-        checkpoints=len(kept), valid_bleu=score, best_valid_bleu=best,
-        kept="average" if score > best else "best",
-    )
-
-# %% ../nbs/13_translation.ipynb #cb66d035
-def _evaluate(a, argv, model, tokenizer, test, hist, digests, world) -> dict:
-    """The run's results: the validation curve, test BLEU/chrF (greedy and beam) with
-    the translations, maps of six test texts picked at random, and the run's
-    provenance."""
-    src, ref = [d for d, _ in test], [e for _, e in test]
-    curve = [
-        dict(step=s, seconds=t, train_loss=hist.losses[s - 1], valid_bleu=e["bleu"])
-        for s, t, e in zip(hist.eval_steps, hist.eval_seconds, hist.evals)
-    ]
-    results = dict(
-        args=vars(a), provenance=provenance("attn_tutorial.translate", argv),
-        world_size=world, steps=len(hist.steps), train_seconds=hist.seconds,
-        parameters=sum(p.numel() for p in model.parameters()), rank_digests=digests,
-        final_digest=digests[0], curve=curve, best_valid_bleu=max(hist.metric("bleu")),
-        test={},
-    )
-    for beam in sorted({1, a.beam}):
-        t0 = time.perf_counter()
-        hyps = translate(
-            model, tokenizer, src, beam_size=beam,
-            length_penalty=a.length_penalty if beam > 1 else 0.0,
-        )
-        results["test"][f"beam{beam}"] = dict(
-            corpus_scores(hyps, ref), seconds=time.perf_counter() - t0
-        )
-        results.setdefault("translations", {})[f"beam{beam}"] = hyps
-    results["examples"] = _picked_maps(model, tokenizer, src, a.seed)
-    return results
-
-
-def _picked_maps(model, tokenizer, src: list[str], seed: int) -> list[dict]:
-    "`example_maps` of six texts of `src` drawn by `random_picks`, each with its index."
-    picks = random_picks(len(src), 6, seed)
-    maps = example_maps(model, tokenizer, [src[j] for j in picks])
-    return [dict(index=j, **m) for j, m in zip(picks, maps)]
-
-
-def _save(a, model, tokenizer, results: dict) -> None:
-    "Checkpoint, tokenizer, configuration and results JSON."
-    from safetensors.torch import save_model
-
-    out = Path(a.out)
-    out.mkdir(parents=True, exist_ok=True)
-    # handles the tied (shared) embedding matrix
-    save_model(model, str(out / "model.safetensors"))
-    tokenizer.save(str(out / "tokenizer.json"))
-    (out / "config.json").write_text(json.dumps(vars(a), indent=1))
-    path = Path(a.results) if a.results else out / "results.json"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(results, indent=1, ensure_ascii=False))
-    print(
-        f"test BLEU {results['test']['beam1']['bleu']:.2f} (greedy)\n"
-        f"results in {path}\nweights in {out}"
-    )
-
-# %% ../nbs/13_translation.ipynb #f5145a90
-def load_run(out: str | Path) -> tuple[nn.Module, object, dict]:
-    """The run saved in the folder `out` (by the script): its model in eval mode, its
-    `tokenizers.Tokenizer` and its command-line settings."""
-    from safetensors.torch import load_model
-    from tokenizers import Tokenizer
-
-    out = Path(out)
-    config = json.loads((out / "config.json").read_text())
-    tokenizer = Tokenizer.from_file(str(out / "tokenizer.json"))
-    model = make_model(
-        config["model"], tokenizer.get_vocab_size(), config["d_model"],
-        config["layers"], config["heads"], dropout=config["dropout"],
-    )
-    load_model(model, str(out / "model.safetensors"))
-    return model.eval(), tokenizer, config
-
-# %% ../nbs/13_translation.ipynb #ea845d85
-def _evaluate_only(a, argv) -> dict:
-    """Test the run saved in `a.out`: beam search (`a.beam`) with each length penalty,
-    BLEU, chrF and output length against the references; maps of the random picks."""
-    model, tokenizer, config = load_run(a.out)
-    test = load_pairs("test", corpus=config["corpus"])[: a.eval_limit]
-    src, ref = [d for d, _ in test], [e for _, e in test]
-    results = dict(
-        args=vars(a), provenance=provenance("attn_tutorial.translate", argv),
-        trained_with=config, digest=_digest(model), beam=a.beam, test={},
-    )
-    words = lambda texts: sum(len(t.split()) for t in texts)
-    for alpha in a.length_penalties or [a.length_penalty]:
-        t0 = time.perf_counter()
-        hyps = translate(
-            model, tokenizer, src, beam_size=a.beam, length_penalty=alpha
-        )
-        results["test"][str(alpha)] = dict(
-            corpus_scores(hyps, ref), length_ratio=words(hyps) / words(ref),
-            seconds=time.perf_counter() - t0,
-        )
-    results["examples"] = _picked_maps(model, tokenizer, src, config["seed"])
-    return results
-
-# %% ../nbs/13_translation.ipynb #ef46fd4d
-def main(argv=None) -> dict | None:
-    """Train (`attn_tutorial.train.fit`), evaluate and save (see `_parse`), or with
-    `--evaluate-only` test a saved run; returns the results on the first process."""
-    import torch.distributed as dist
-
-    a, argv = _parse(argv), sys.argv[1:] if argv is None else list(argv)
-    if a.evaluate_only:
-        results = _evaluate_only(a, argv)
-        path = Path(a.results or Path(a.out) / "evaluation.json")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(results, indent=1, ensure_ascii=False))
-        print(f"evaluated {a.out}; results in {path}")
-        return results
-    with distributed() as (rank, world, device):
-        # the same initial weights on every process
-        seed_everything(a.seed)
-        tokenizer, model, shard, valid, test = _setup(a, rank, world)
-        hist, kept = _train(a, model, tokenizer, shard, valid, rank, world, device)
-        state = hist.final_state
-        final = _digest(model) if state is None else _digest_state(state)
-        digests = [final] * world
-        if world > 1:
-            dist.all_gather_object(digests, final)
-        if rank > 0:
-            return None
-        best = max(hist.metric("bleu"))
-        averaged = _average(a, model, tokenizer, valid, kept, best)
-        results = _evaluate(a, argv, model, tokenizer, test, hist, digests, world)
-        results["average"] = averaged
-        _save(a, model, tokenizer, results)
-        return results
-
-# %% ../nbs/13_translation.ipynb #8eb3b019
-run_as_script(__name__, main)
 
 # %% ../nbs/13_translation.ipynb #424e617b
 def closest_text(

@@ -9,9 +9,11 @@ from pathlib import Path
 
 import pytest
 
+from .toc import chapters
+
 NBS = Path(__file__).resolve().parents[1] / "nbs"
 NOTEBOOKS = sorted(NBS.glob("*.ipynb"))
-CHAPTERS = [p for p in NOTEBOOKS if re.match(r"(0[1-9]|1[0-9])_", p.name)]
+CHAPTERS = chapters()  # the numbered parts of _toc.yml
 WIDTH, EXPORT_LINES = 88, 60
 
 

@@ -80,38 +80,6 @@ def test_helpers():
     assert moved["n"] == 3 and moved["a"][1][0].shape == (2,)
 
 
-def test_record_writes_a_fresh_file_per_process_then_merges(tmp_path, monkeypatch):
-    import json
-    import numpy as np
-    from attn_tutorial import book as train
-    monkeypatch.setattr(train, "_recorded", set())
-    (tmp_path / "ch.json").write_text(json.dumps({"stale": {"value": 1.0, "format": ".1f"}}))
-    assert train.record("ch", "a", np.float32(0.5), ".1%", folder=tmp_path) == 0.5
-    train.record("ch", "b", torch.tensor(3.25), folder=tmp_path)
-    train.record("ch", "a", 0.75, ".1%", folder=tmp_path)                 # the same name again: replaced
-    saved = json.loads((tmp_path / "ch.json").read_text())
-    assert saved == {"a": {"value": 0.75, "format": ".1%"}, "b": {"value": 3.25, "format": ".3f"}}
-    assert list(saved) == ["a", "b"]                                       # the order of first recording
-    train.record("other", "tiny", 2.2204460492503131e-16, ".1e", folder=tmp_path)
-    assert json.loads((tmp_path / "other.json").read_text())["tiny"]["value"] == 2.22045e-16
-    with pytest.raises(ValueError):
-        train.record("ch", "c", 1.0, "not a spec", folder=tmp_path)
-
-
-def test_every_chapter_records_its_results_under_its_own_name():
-    "The conclusion reads <RESULTS>/<chapter>.json (a build output): each chapter must write its own file."
-    import re
-    from pathlib import Path
-    import nbformat
-    nbs = Path(__file__).resolve().parents[1] / "nbs"
-    chapters = sorted(p for p in nbs.glob("[01][0-9]_*.ipynb") if p.stem != "18_conclusion")
-    assert len(chapters) == 17
-    for path in chapters:
-        code = "\n".join(c.source for c in nbformat.read(path, as_version=4).cells if c.cell_type == "code")
-        names = set(re.findall(r'record\(\s*"([^"]+)"', code))
-        assert names == {path.stem}, (path.name, names)
-
-
 def test_time_limit_best_weights_and_schedule():
     from attn_tutorial.train import warmup_rsqrt
     model, loss_fn, batches, acc = _task(4)

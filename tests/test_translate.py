@@ -1,5 +1,5 @@
-"""attn_tutorial.translate: the shipped pairs, the tokenizer, the metrics, decoding, and the long-run script
-(single process, and two DDP processes that must end with bit-identical weights)."""
+"""attn_tutorial.translate: the shipped pairs, the tokenizer, the metrics, decoding; and its long-run script,
+attn_tutorial.train_translation (single process, and two DDP processes that must end with bit-identical weights)."""
 import json
 import os
 import socket
@@ -15,8 +15,9 @@ import torch
 from attn_tutorial.data import EOS, PAD, SPECIALS
 from attn_tutorial.search import greedy
 from attn_tutorial.train import fit, seed_everything, seq2seq_loss
-from attn_tutorial.translate import (_average, _digest, closest_text, corpus_scores, decode_ids, encode_pairs,
-                                     load_pairs, load_run, make_model, main, random_picks, train_tokenizer, translate)
+from attn_tutorial.train_translation import _average, _digest, load_run, main
+from attn_tutorial.translate import (closest_text, corpus_scores, decode_ids, encode_pairs, load_pairs, make_model,
+                                     random_picks, train_tokenizer, translate)
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -130,6 +131,27 @@ TINY = ["--limit", "300", "--eval-limit", "12", "--steps", "8", "--eval-every", 
         "--layers", "1", "--heads", "2", "--vocab-size", "400", "--beam", "2", "--no-progress"]
 
 
+def test_the_script_is_a_module_of_its_own():
+    "The chapter's module holds the ideas; the command line, training and saving are the script's."
+    import ast
+    from attn_tutorial.train_translation import _parse
+
+    tree = ast.parse((ROOT / "attn_tutorial" / "translate.py").read_text())
+    imported = {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+    imported |= {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
+    assert not imported & {"argparse", "sys", "book", "train"}         # "from .book import ..." has module "book"
+    defined = [n.name for n in tree.body if isinstance(n, ast.FunctionDef)]
+    assert "main" not in defined and defined[-1] == "closest_text"      # no entry point, nothing after one
+    done = subprocess.run([sys.executable, "-m", "attn_tutorial.train_translation", "--help"], cwd=ROOT,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.startswith("usage: python -m attn_tutorial.train_translation")
+    flags = {"--corpus", "--model", "--minutes", "--steps", "--average", "--evaluate-only", "--length-penalties",
+             "--limit", "--eval-limit", "--out", "--results", "--no-progress"}
+    assert flags <= set(done.stdout.replace("[", " ").replace("]", " ").split())
+    assert _parse(TINY).steps == 8 and _parse(["--evaluate-only"]).evaluate_only
+
+
 def test_script_trains_saves_and_reloads(tmp_path):
     from safetensors.torch import load_model
     from tokenizers import Tokenizer
@@ -187,7 +209,7 @@ def _free_port() -> int:
 def test_two_ddp_processes_end_with_identical_weights(tmp_path):
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_addr", "127.0.0.1",
-           "--master_port", str(_free_port()), "-m", "attn_tutorial.translate", *TINY, "--out", str(tmp_path)]
+           "--master_port", str(_free_port()), "-m", "attn_tutorial.train_translation", *TINY, "--out", str(tmp_path)]
     done = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
     r = json.loads((tmp_path / "results.json").read_text())

@@ -20,22 +20,14 @@ from pathlib import Path
 
 import nbformat
 import pytest
-import yaml
 
+from ..toc import toc_parts
 from .conftest import BUILD, HTML, ROOT
 
 sys.path.insert(0, str(ROOT / "_ext"))
 from nbdev_book import default_exp, split_directives  # noqa: E402  the same parsers the book uses
 
 SHOTS = BUILD / "screenshots"
-
-
-def toc_parts() -> list[dict]:
-    "The parts of _toc.yml, each `{caption, numbered, files}`; the root document first, as a part of its own."
-    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
-    return [{"caption": None, "numbered": False, "files": [toc["root"]]}] + [
-        {"caption": p.get("caption"), "numbered": bool(p.get("numbered")), "files": [c["file"] for c in p["chapters"]]}
-        for p in toc.get("parts", [])]
 
 
 def toc_files() -> list[str]:
