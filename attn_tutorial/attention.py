@@ -11,8 +11,8 @@ import torch.nn.functional as F
 from torch import Tensor
 
 # %% auto #0
-__all__ = ['causal_mask', 'length_mask', 'masked_softmax', 'apply_mask', 'empty_rows', 'masked_mean', 'combine_masks',
-           'attention_weights', 'scaled_dot_product_attention']
+__all__ = ['causal_mask', 'length_mask', 'masked_softmax', 'apply_mask', 'empty_rows', 'masked_mean', 'shape_of',
+           'check_attention_inputs', 'check_mask', 'combine_masks', 'attention_weights', 'scaled_dot_product_attention']
 
 # %% ../nbs/02_qkv.ipynb #23b4149c
 def causal_mask(
@@ -120,21 +120,22 @@ def masked_mean(x: Tensor, mask: Tensor) -> Tensor:
     )[:, 0]
 
 # %% ../nbs/02_qkv.ipynb #9e60ba2e
-def _shape(t: Tensor) -> tuple:
+def shape_of(t: Tensor) -> tuple:
+    "`tuple(t.shape)`: a tensor's shape as the library's error messages name it."
     return tuple(t.shape)
 
 
-def _check_attention_inputs(
+def check_attention_inputs(
     query: Tensor, key: Tensor, value: Tensor, attn_mask: Tensor | None,
     enable_gqa: bool = False,
 ) -> None:
     """Raise ValueError (TypeError for dtypes) naming the shapes when the inputs of
     attention do not fit."""
-    shapes = f"query {_shape(query)}, key {_shape(key)}, value {_shape(value)}"
+    shapes = f"query {shape_of(query)}, key {shape_of(key)}, value {shape_of(value)}"
     for name, t in (("query", query), ("key", key), ("value", value)):
         if t.dim() < 2:
             raise ValueError(
-                f"{name} must be (..., length, features), got shape {_shape(t)}"
+                f"{name} must be (..., length, features), got shape {shape_of(t)}"
             )
     if query.shape[-1] != key.shape[-1]:
         raise ValueError(
@@ -167,10 +168,10 @@ def _check_attention_inputs(
         batch = torch.broadcast_shapes(query.shape[:-2], batch_k, batch_v)
     except RuntimeError:
         raise ValueError(f"the batch dims (...) of {shapes} do not broadcast") from None
-    _check_mask(attn_mask, torch.Size((*batch, query.shape[-2], key.shape[-2])))
+    check_mask(attn_mask, torch.Size((*batch, query.shape[-2], key.shape[-2])))
 
 # %% ../nbs/02_qkv.ipynb #39893ed5
-def _check_mask(
+def check_mask(
     attn_mask: Tensor | None, scores_shape: torch.Size, name: str = "attn_mask"
 ) -> None:
     """Raise TypeError for a mask that is neither bool nor float, ValueError if it does
@@ -188,7 +189,7 @@ def _check_mask(
         fits = False
     if not fits:
         raise ValueError(
-            f"{name} {_shape(attn_mask)} does not broadcast to the scores' shape "
+            f"{name} {shape_of(attn_mask)} does not broadcast to the scores' shape "
             f"{tuple(scores_shape)} = (..., L, S)"
         )
 
@@ -230,7 +231,7 @@ def attention_weights(
     """Weights `(..., L, S)`: the softmax over the keys of `scores` under the masks of
     `scaled_dot_product_attention`. Any score function (see the score-functions
     chapter) can use it."""
-    _check_mask(attn_mask, scores.shape)
+    check_mask(attn_mask, scores.shape)
     mask = combine_masks(
         *scores.shape[-2:], attn_mask, is_causal=is_causal, dtype=scores.dtype,
         device=scores.device,
@@ -261,7 +262,7 @@ def scaled_dot_product_attention(
     With `enable_gqa`, query head `h` uses key/value head `h // (Hq / Hkv)`. Inputs that
     do not fit raise ValueError naming the shapes.
     """
-    _check_attention_inputs(query, key, value, attn_mask, enable_gqa)
+    check_attention_inputs(query, key, value, attn_mask, enable_gqa)
     if enable_gqa and key.shape[-3] != query.shape[-3]:
         group = query.shape[-3] // key.shape[-3]
         key, value = (

@@ -9,7 +9,7 @@ import torch
 from torch import Tensor
 
 from attn_tutorial.attention import (
-    _check_attention_inputs, apply_mask, causal_mask, combine_masks,
+    apply_mask, causal_mask, check_attention_inputs, combine_masks,
 )
 
 # %% auto #0
@@ -170,7 +170,7 @@ def chunked_attention(
     with a window to `block_size` (square tiles waste least of the band). The
     backward pass recomputes each block's weights instead of storing them; there is
     no double backward."""
-    _check_attention_inputs(query, key, value, attn_mask)
+    check_attention_inputs(query, key, value, attn_mask)
     if query_block_size is None:
         query_block_size = block_size if window else 512
     if block_size < 1 or query_block_size < 1:

@@ -3,34 +3,28 @@
 # %% ../nbs/10_gpt.ipynb #1fa75b07
 from __future__ import annotations
 
-import argparse
-import json
+import importlib
 import math
-import sys
-import time
 from collections import OrderedDict
+from dataclasses import dataclass
 from itertools import product
 from pathlib import Path
-from typing import Callable
+from typing import Protocol
 
 import torch
-import torch.distributed as dist
 import torch.nn.functional as F
 from fastcore.basics import patch
 from torch import Tensor, nn
 
-from .attention import _shape
-from .book import provenance
-from .data import DATA_DIR, SPECIALS, Batches, Vocab, data_missing
-from attn_tutorial.train import (
-    cosine_decay, distributed, fit, run_as_script, seed_everything,
-)
+from .attention import shape_of
+from .data import DATA_DIR, Batches, Vocab, data_missing
 from .multihead import KVCache, MultiHeadAttention
+from .search import beams, decode
 from .transformer import LearnedPositions
 
 # %% auto #0
-__all__ = ['SHAKESPEARE_HOWTO', 'load_text', 'char_vocab', 'encode_text', 'windows', 'lm_loss', 'text_batches', 'held_out_loss',
-           'GPTBlock', 'GPT', 'filter_logits', 'next_token', 'main']
+__all__ = ['SHAKESPEARE_HOWTO', 'HF_FAMILIES', 'load_text', 'char_vocab', 'encode_text', 'windows', 'lm_loss', 'text_batches',
+           'held_out_loss', 'GPTConfig', 'ModelConfig', 'GPTBlock', 'GPT']
 
 # %% ../nbs/10_gpt.ipynb #c96d4c0f
 SHAKESPEARE_HOWTO = (
@@ -80,7 +74,7 @@ def text_batches(ids: Tensor, context: int, batch_size: int, seed: int = 0) -> B
     pass shuffled with its own seed (`attn_tutorial.data.Batches`)."""
     n = len(ids) - context
     if n < 1:
-        raise ValueError(f"ids {_shape(ids)} are too short for windows of {context}")
+        raise ValueError(f"ids {shape_of(ids)} are too short for windows of {context}")
     make = lambda starts: windows(ids, starts, context)
     return Batches(n, make, batch_size, shuffle=True, seed=seed)
 
@@ -98,40 +92,93 @@ def held_out_loss(model: nn.Module, ids: Tensor, context: int, batch_size=64) ->
     return float(total) / (len(starts) * context)
 
 # %% ../nbs/10_gpt.ipynb #e50d4e77
-class GPTBlock(nn.Module):
-    """One layer of GPT-2: causal self-attention and a feed-forward sublayer, each
-    pre-LN with a residual connection: `x + attn(ln_1(x))`, then `x + mlp(ln_2(x))`.
-    `forward(x (B, T, n_embd), cache)` -> the same shape. `n_inner`: the feed-forward
-    width (default 4 * n_embd). For the chapter's ladder, `residual=False` drops the
-    residual connections and the norms, `mlp=False` the feed-forward sublayer.
-    `dropout` acts on what each sublayer adds, `attn_dropout` (default: `dropout`) on
-    the attention weights, like GPT-2's `resid_pdrop` and `attn_pdrop`."""
+@dataclass(kw_only=True)
+class GPTConfig:
+    """GPT-2's settings, and the parts of GPT-2 that `GPTBlock` and `GPT` are built
+    from. `n_layer` blocks of width `n_embd`, `n_head` heads, a feed-forward width of
+    `n_inner` (default 4 * n_embd), a context of `n_positions`; `dropout` on the
+    embeddings and on what each sublayer adds, `attn_dropout` (default: `dropout`) on
+    the attention weights, like GPT-2's `resid_pdrop` and `attn_pdrop`. For the
+    chapter's ladder, `mlp=False` drops the feed-forward sublayer, `residual=False`
+    the residual connections and the norms."""
 
-    def __init__(
-        self, n_embd: int, n_head: int, n_inner: int | None = None,
-        dropout: float = 0.0, layer_norm_eps: float = 1e-5, mlp: bool = True,
-        residual: bool = True, *, attn_dropout: float | None = None,
-    ):
-        super().__init__()
-        norm = lambda: nn.LayerNorm(n_embd, eps=layer_norm_eps) if residual else None
-        n_inner = n_inner or 4 * n_embd
-        self.residual = residual
-        self.ln_1 = norm()
-        # the book's multi-head attention (called causal), batch first
-        p_attn = dropout if attn_dropout is None else attn_dropout
-        self.attn = MultiHeadAttention(n_embd, n_head, p_attn, batch_first=True)
-        self.drop = nn.Dropout(dropout)
-        self.ln_2 = norm() if mlp else None
-        self.mlp = None
-        if mlp:
-            self.mlp = nn.Sequential(
-                OrderedDict(
-                    c_fc=nn.Linear(n_embd, n_inner),
-                    act=nn.GELU(approximate="tanh"),  # GPT-2's "gelu_new"
-                    c_proj=nn.Linear(n_inner, n_embd),
-                    drop=nn.Dropout(dropout),
-                )
+    vocab_size: int
+    n_positions: int = 256
+    n_embd: int = 128
+    n_layer: int = 4
+    n_head: int = 4
+    n_inner: int | None = None
+    dropout: float = 0.0
+    attn_dropout: float | None = None
+    layer_norm_eps: float = 1e-5
+    mlp: bool = True
+    residual: bool = True
+    tie_embeddings: bool = True  # GPT-2's output layer is its token embedding
+
+    def norm(self) -> nn.Module:
+        return nn.LayerNorm(self.n_embd, eps=self.layer_norm_eps)
+
+    def attention(self) -> MultiHeadAttention:
+        "The book's multi-head attention (called causal), batch first."
+        p = self.dropout if self.attn_dropout is None else self.attn_dropout
+        return MultiHeadAttention(self.n_embd, self.n_head, p, batch_first=True)
+
+    def feed_forward(self) -> nn.Module:
+        n_inner = self.n_inner or 4 * self.n_embd
+        return nn.Sequential(
+            OrderedDict(
+                c_fc=nn.Linear(self.n_embd, n_inner),
+                act=nn.GELU(approximate="tanh"),  # GPT-2's "gelu_new"
+                c_proj=nn.Linear(n_inner, self.n_embd),
+                drop=nn.Dropout(self.dropout),
             )
+        )
+
+    def embed_positions(self) -> nn.Module | None:
+        "Added to the token embeddings: one learned vector per position."
+        return LearnedPositions(self.n_embd, self.n_positions)
+
+# %% ../nbs/10_gpt.ipynb #e98c6f2f
+class ModelConfig(Protocol):
+    """What `GPTBlock` and `GPT` need of a model family's configuration (GPT-2's
+    `GPTConfig`; Llama's `LlamaConfig` in the chapter on today's attention): its sizes
+    and switches, the parts of a block, the positions added to the embeddings (or
+    None), how to initialise the weights, and how to read a Hugging Face model."""
+
+    vocab_size: int
+    n_positions: int
+    n_embd: int
+    n_layer: int
+    dropout: float
+    mlp: bool
+    residual: bool
+    tie_embeddings: bool
+
+    def norm(self) -> nn.Module: ...
+    def attention(self) -> MultiHeadAttention: ...
+    def feed_forward(self) -> nn.Module: ...
+    def embed_positions(self) -> nn.Module | None: ...
+    def init_weights(self, model: nn.Module) -> None: ...
+    def hf_state_dict(self, theirs: dict[str, Tensor]) -> dict[str, Tensor]: ...
+
+# %% ../nbs/10_gpt.ipynb #707a016c
+class GPTBlock(nn.Module):
+    """One layer of a GPT: causal self-attention and a feed-forward sublayer, each
+    pre-norm with a residual connection: `x + attn(ln_1(x))`, then `x + mlp(ln_2(x))`,
+    with the parts of `config`'s family (GPT-2's: layer norm, `MultiHeadAttention`,
+    GELU sublayer). `forward(x (B, T, n_embd), cache)` -> the same shape.
+    `config.residual=False` drops the residual connections and the norms,
+    `config.mlp=False` the feed-forward sublayer; `dropout` acts on what the
+    attention adds."""
+
+    def __init__(self, config: ModelConfig):
+        super().__init__()
+        self.residual = config.residual
+        self.ln_1 = config.norm() if config.residual else None
+        self.attn = config.attention()
+        self.drop = nn.Dropout(config.dropout)
+        self.ln_2 = config.norm() if config.residual and config.mlp else None
+        self.mlp = config.feed_forward() if config.mlp else None
 
 # %% ../nbs/10_gpt.ipynb #29abac90
 @patch
@@ -148,42 +195,49 @@ def forward(self: GPTBlock, x: Tensor, cache: KVCache | None = None) -> Tensor:
 
 # %% ../nbs/10_gpt.ipynb #b2118db7
 class GPT(nn.Module):
-    """A decoder-only Transformer with GPT-2's architecture: token embeddings plus
-    learned positions, `n_layer` pre-LN `GPTBlock`s, a final layer norm, and an output
-    layer tied to the token embeddings. `gpt(idx (B, T))` -> logits `(B, T,
-    vocab_size)` for the token after each position; `generate` continues a prompt.
-    The context is `n_positions` tokens; `n_inner`, `mlp`, `residual`, `dropout` and
-    `attn_dropout` as in `GPTBlock` (`residual=False` also drops the final norm;
-    `dropout` also acts on the embeddings)."""
+    """A decoder-only Transformer: token embeddings (plus the positions the family
+    adds), `n_layer` `GPTBlock`s, a final norm and an output layer (the token
+    embeddings where the family ties them). The family is the configuration:
+    `GPT(vocab_size=..., n_layer=...)` or `GPT(GPTConfig(...))` is GPT-2,
+    `GPT(LlamaConfig(...))` (`attn_tutorial.modern`) Llama or Mistral. `gpt(idx (B,
+    T))` -> logits `(B, T, vocab_size)` for the token after each position;
+    `generate` continues a prompt. The context is `n_positions` tokens."""
 
-    def __init__(
-        self, vocab_size: int, n_positions: int = 256, n_embd: int = 128,
-        n_layer: int = 4, n_head: int = 4, n_inner: int | None = None,
-        dropout: float = 0.0, layer_norm_eps: float = 1e-5,
-        mlp: bool = True, residual: bool = True, *, attn_dropout: float | None = None,
-    ):
+    def __init__(self, config: ModelConfig | None = None, /, **settings):
         super().__init__()
-        self.vocab_size, self.n_positions = vocab_size, n_positions
-        self.wte = nn.Embedding(vocab_size, n_embd)
-        self.wpe = LearnedPositions(n_embd, n_positions)
-        self.drop = nn.Dropout(dropout)
-        self.h = nn.ModuleList(
-            GPTBlock(
-                n_embd, n_head, n_inner, dropout, layer_norm_eps, mlp, residual,
-                attn_dropout=attn_dropout,
-            )
-            for _ in range(n_layer)
+        c = self.config = _config(config, settings)
+        self.vocab_size, self.n_positions = c.vocab_size, c.n_positions
+        self.wte = nn.Embedding(c.vocab_size, c.n_embd)
+        self.wpe = c.embed_positions()
+        self.drop = nn.Dropout(c.dropout)
+        self.h = nn.ModuleList(GPTBlock(c) for _ in range(c.n_layer))
+        self.ln_f = c.norm() if c.residual else None
+        self.lm_head = (
+            None
+            if c.tie_embeddings
+            else nn.Linear(c.n_embd, c.vocab_size, bias=False)
         )
-        self.ln_f = nn.LayerNorm(n_embd, eps=layer_norm_eps) if residual else None
-        self._init_weights()
+        c.init_weights(self)
+
+
+def _config(config, settings: dict) -> ModelConfig:
+    "`config`, or a `GPTConfig` of `settings`; a ValueError for anything else."
+    if config is None:
+        return GPTConfig(**settings)
+    if settings or not callable(getattr(config, "attention", None)):
+        raise ValueError(
+            "GPT takes a configuration (GPTConfig(...), LlamaConfig(...)) or GPT-2's "
+            f"settings by name (GPT(vocab_size=65, ...)), got {config!r} and {settings}"
+        )
+    return config
 
 # %% ../nbs/10_gpt.ipynb #9cc15508
 @patch
-def _init_weights(self: GPT) -> None:
-    """GPT-2's initialisation: weights N(0, 0.02), the projections into the residual
-    stream N(0, 0.02/√(2 n_layer)), biases 0, norms 1 and 0."""
-    proj_std = 0.02 / math.sqrt(2 * len(self.h))
-    for name, p in self.named_parameters():
+def init_weights(self: GPTConfig, model: nn.Module) -> None:
+    """GPT-2's initialisation of `model`: weights N(0, 0.02), the projections into the
+    residual stream N(0, 0.02/√(2 n_layer)), biases 0, norms 1 and 0."""
+    proj_std = 0.02 / math.sqrt(2 * self.n_layer)
+    for name, p in model.named_parameters():
         if "ln_" in name:
             continue
         if p.dim() == 1:
@@ -208,11 +262,14 @@ def forward(self: GPT, idx: Tensor, caches: list[KVCache] | None = None) -> Tens
         )
     offset = 0 if caches is None else len(caches[0])
     self._check_ids(idx, offset + idx.shape[-1])
-    x = self.drop(self.wpe(self.wte(idx), offset))
+    x = self.wte(idx)
+    x = self.drop(x if self.wpe is None else self.wpe(x, offset))
     for block, cache in zip(self.h, caches or [None] * len(self.h)):
         x = block(x, cache)
     x = x if self.ln_f is None else self.ln_f(x)
-    return F.linear(x, self.wte.weight)  # tied: the output layer is the embedding
+    # tied: the output layer is the embedding
+    out = self.wte if self.lm_head is None else self.lm_head
+    return F.linear(x, out.weight)
 
 # %% ../nbs/10_gpt.ipynb #57a35ca5
 @patch
@@ -220,12 +277,12 @@ def _check_ids(self: GPT, idx: Tensor, length: int) -> None:
     "ValueError unless `idx` is `(B, T)` ids of the vocabulary and `length` fits."
     if idx.dim() != 2 or idx.shape[1] < 1 or idx.dtype not in (torch.long, torch.int):
         raise ValueError(
-            f"idx must be token ids (B, T) with T >= 1, got shape {_shape(idx)}, "
+            f"idx must be token ids (B, T) with T >= 1, got shape {shape_of(idx)}, "
             f"dtype {idx.dtype}"
         )
     if length > self.n_positions:
         raise ValueError(
-            f"idx {_shape(idx)} needs {length} positions, more than the context "
+            f"idx {shape_of(idx)} needs {length} positions, more than the context "
             f"n_positions={self.n_positions}"
         )
     if not 0 <= int(idx.min()) <= int(idx.max()) < self.vocab_size:
@@ -235,46 +292,43 @@ def _check_ids(self: GPT, idx: Tensor, length: int) -> None:
         )
 
 # %% ../nbs/10_gpt.ipynb #148ed240
-# a GPT-2 layer's modules -> the prefixes of our parameter names; the weights of all
-# but the norms are Conv1D's
-_HF_LAYER = {
-    "ln_1": "ln_1.", "attn.c_attn": "attn.in_proj_", "attn.c_proj": "attn.out_proj.",
-    "ln_2": "ln_2.", "mlp.c_fc": "mlp.c_fc.", "mlp.c_proj": "mlp.c_proj.",
+# the families GPT.from_hf copies, by Hugging Face's `model_type`: the configuration
+# class that reads their models ("module:class"). A later chapter's family is imported
+# when a model of it is copied, so that this module does not import that chapter.
+HF_FAMILIES = {
+    "gpt2": "attn_tutorial.gpt:GPTConfig",
+    "llama": "attn_tutorial.modern:LlamaConfig",
+    "mistral": "attn_tutorial.modern:LlamaConfig",
 }
 
 
 @patch(cls_method=True)
 def from_hf(cls: GPT, model: nn.Module) -> GPT:
-    """A copy of a Hugging Face `transformers` `GPT2LMHeadModel`: its configuration,
-    weights, dtype, device and train/eval mode. GPT-2's `Conv1D` stores its weight
-    `(in, out)`, the transpose of `nn.Linear`'s `(out, in)`. `dropout` is GPT-2's
-    `resid_pdrop` (which its `embd_pdrop` is taken to equal), `attn_dropout` its
-    `attn_pdrop`."""
-    c = _check_hf(model)
-    theirs = model.state_dict()
-    w = theirs["transformer.wte.weight"]
-    new = cls(
-        c.vocab_size, c.n_positions, c.n_embd, c.n_layer, c.n_head, c.n_inner,
-        c.resid_pdrop, c.layer_norm_epsilon, attn_dropout=c.attn_pdrop,
-    ).to(w.device, w.dtype)
-    ours = {f"{k}.weight": theirs[f"transformer.{k}.weight"] for k in ("wte", "wpe")}
-    ours |= {f"ln_f.{k}": theirs[f"transformer.ln_f.{k}"] for k in ("weight", "bias")}
-    for i in range(c.n_layer):
-        for (name, mine), kind in product(_HF_LAYER.items(), ("weight", "bias")):
-            t = theirs[f"transformer.h.{i}.{name}.{kind}"]
-            conv = kind == "weight" and not name.startswith("ln")
-            ours[f"h.{i}.{mine}{kind}"] = t.T if conv else t
-    new.load_state_dict(ours, strict=True)
+    """A copy of a `transformers` causal language model of a family in `HF_FAMILIES`
+    (`GPT2LMHeadModel`, `LlamaForCausalLM`, `MistralForCausalLM`): its configuration
+    (the family's `from_hf`), its weights (the family's `hf_state_dict`), dtype,
+    device and train/eval mode."""
+    kind = getattr(getattr(model, "config", None), "model_type", None)
+    head = getattr(model, "lm_head", None)
+    if kind not in HF_FAMILIES or not isinstance(head, nn.Module):
+        raise ValueError(
+            "GPT.from_hf copies a causal language model with its output layer "
+            "(GPT2LMHeadModel, LlamaForCausalLM, MistralForCausalLM), got "
+            f"{type(model).__name__} (model_type {kind!r})"
+        )
+    module, name = HF_FAMILIES[kind].split(":")
+    config = getattr(importlib.import_module(module), name).from_hf(model)
+    new = cls(config).to(head.weight.device, head.weight.dtype)
+    new.load_state_dict(config.hf_state_dict(model.state_dict()), strict=True)
     return new.train(model.training)
 
 # %% ../nbs/10_gpt.ipynb #81970077
-def _check_hf(model: nn.Module):
-    "The configuration of a GPT-2 `model` that `GPT` copies exactly, else ValueError."
-    c = getattr(model, "config", None)
-    if getattr(c, "model_type", None) != "gpt2" or not hasattr(model, "lm_head"):
-        raise ValueError(
-            f"from_hf copies a GPT2LMHeadModel, got {type(model).__name__}"
-        )
+@patch(cls_method=True)
+def from_hf(cls: GPTConfig, model: nn.Module) -> GPTConfig:
+    """The configuration of a GPT-2 `model` (`GPT2LMHeadModel`) that `GPT` copies
+    exactly, else ValueError. `dropout` is GPT-2's `resid_pdrop` (which its
+    `embd_pdrop` is taken to equal), `attn_dropout` its `attn_pdrop`."""
+    c = model.config
     exact = dict(
         gelu_tanh=c.activation_function in ("gelu_new", "gelu_pytorch_tanh"),
         tied_embeddings=model.lm_head.weight is model.transformer.wte.weight,
@@ -284,219 +338,87 @@ def _check_hf(model: nn.Module):
     )
     if not all(exact.values()):
         raise ValueError(f"GPT cannot copy this GPT-2 configuration: {exact}")
-    return c
-
-# %% ../nbs/10_gpt.ipynb #7a031abd
-def filter_logits(
-    logits: Tensor, top_k: int | None = None, top_p: float | None = None
-) -> Tensor:
-    """`logits (B, V)` with `-inf` outside the `top_k` largest (ties kept) and outside
-    the nucleus: the fewest most probable tokens whose probabilities add up to at
-    least `top_p`. The most probable token always stays."""
-    if top_k is not None:
-        kth = logits.topk(min(top_k, logits.shape[-1]), dim=-1).values[..., -1:]
-        logits = logits.masked_fill(logits < kth, float("-inf"))
-    if top_p is not None:
-        sorted_logits, order = logits.sort(dim=-1, descending=True)
-        probs = sorted_logits.softmax(-1)
-        # outside: the more probable tokens before it already reach top_p
-        outside = probs.cumsum(-1) - probs >= top_p
-        outside[..., 0] = False
-        logits = logits.masked_fill(outside.scatter(-1, order, outside), float("-inf"))
-    return logits
+    return cls(
+        vocab_size=c.vocab_size, n_positions=c.n_positions, n_embd=c.n_embd,
+        n_layer=c.n_layer, n_head=c.n_head, n_inner=c.n_inner,
+        dropout=c.resid_pdrop, attn_dropout=c.attn_pdrop,
+        layer_norm_eps=c.layer_norm_epsilon,
+    )
 
 
-def next_token(
-    logits: Tensor, do_sample: bool = False, temperature: float = 1.0,
-    top_k: int | None = None, top_p: float | None = None,
-    generator: torch.Generator | None = None,
-) -> Tensor:
-    """The next token `(B, 1)` from the last position's `logits (B, V)`: the most
-    probable one (greedy), or with `do_sample` a draw from `softmax(logits /
-    temperature)` restricted by `filter_logits`."""
-    if not do_sample:
-        return logits.argmax(-1, keepdim=True)
-    probs = filter_logits(logits / temperature, top_k, top_p).softmax(-1)
-    return torch.multinomial(probs, 1, generator=generator)
+# a GPT-2 layer's modules -> the prefixes of our parameter names; the weights of all
+# but the norms are Conv1D's
+_HF_LAYER = {
+    "ln_1": "ln_1.", "attn.c_attn": "attn.in_proj_", "attn.c_proj": "attn.out_proj.",
+    "ln_2": "ln_2.", "mlp.c_fc": "mlp.c_fc.", "mlp.c_proj": "mlp.c_proj.",
+}
+
+
+@patch
+def hf_state_dict(self: GPTConfig, theirs: dict[str, Tensor]) -> dict[str, Tensor]:
+    """A `GPT2LMHeadModel`'s state dict under our names; `Conv1D` stores its weight
+    `(in, out)`, the transpose of `nn.Linear`'s `(out, in)`."""
+    ours = {f"{k}.weight": theirs[f"transformer.{k}.weight"] for k in ("wte", "wpe")}
+    ours |= {f"ln_f.{k}": theirs[f"transformer.ln_f.{k}"] for k in ("weight", "bias")}
+    for i in range(self.n_layer):
+        for (name, mine), kind in product(_HF_LAYER.items(), ("weight", "bias")):
+            t = theirs[f"transformer.h.{i}.{name}.{kind}"]
+            conv = kind == "weight" and not name.startswith("ln")
+            ours[f"h.{i}.{mine}{kind}"] = t.T if conv else t
+    return ours
 
 # %% ../nbs/10_gpt.ipynb #2ffe700f
 @patch
 def generate(
     self: GPT, idx: Tensor, max_new_tokens: int, do_sample: bool = False,
     temperature: float = 1.0, top_k: int | None = None, top_p: float | None = None,
-    use_cache: bool = True, generator: torch.Generator | None = None,
+    use_cache: bool = True, generator: torch.Generator | None = None, *,
+    num_beams: int = 1, eos_token_id: int | None = None,
 ) -> Tensor:
     """The prompt `idx (B, T)` continued by `max_new_tokens` tokens, `(B, T +
     max_new_tokens)`, each chosen by `next_token` (greedy unless `do_sample`; the
-    draws from `generator`). With `use_cache` the prompt goes through the model
-    once and then only the newest token, each layer keeping the earlier keys and
-    values in a `KVCache`; without it the whole sequence goes through again at every
-    step (the same tokens, more work)."""
-    _check_sampling(max_new_tokens, temperature, top_k, top_p)
+    draws from `generator`), or by a beam search of `num_beams` beams. With
+    `use_cache` the prompt goes through the model once and then only the newest
+    token; without it the whole sequence goes through again at every step (the same
+    tokens, more work). A row ends at `eos_token_id`, which then fills the rest."""
     self._check_ids(idx, idx.shape[-1] + max_new_tokens)
-    training, out, new = self.training, idx, idx
-    caches = self.new_caches() if use_cache else None
+    training = self.training
     self.eval()
-    with torch.no_grad():
-        for _ in range(max_new_tokens):
-            logits = self(new if use_cache else out, caches)[:, -1]
-            new = next_token(logits, do_sample, temperature, top_k, top_p, generator)
-            out = torch.cat([out, new], dim=1)
-    self.train(training)
-    return out
+    end = dict(eos=eos_token_id, pad=0 if eos_token_id is None else eos_token_id)
+    try:
+        if num_beams != 1:
+            found = beams(self, idx, max_new_tokens, beam_size=num_beams, **end)
+        else:
+            found = decode(
+                self, idx, max_new_tokens, **end, use_cache=use_cache,
+                do_sample=do_sample, temperature=temperature, top_k=top_k,
+                top_p=top_p, generator=generator,
+            )
+    finally:
+        self.train(training)
+    return torch.cat([idx, found.tokens], dim=1)
 
 # %% ../nbs/10_gpt.ipynb #b7dc66c4
 @patch
 def new_caches(self: GPT) -> list[KVCache]:
-    "One empty `KVCache` per layer, for `generate` (a model that keeps less overrides)."
-    return [KVCache() for _ in self.h]
-
-# %% ../nbs/10_gpt.ipynb #1f2a6994
-def _check_sampling(max_new_tokens, temperature, top_k, top_p) -> None:
-    if max_new_tokens < 0 or temperature <= 0:
-        raise ValueError(
-            f"need max_new_tokens >= 0 and temperature > 0, got {max_new_tokens} "
-            f"and {temperature}"
-        )
-    if (top_k is not None and top_k < 1) or (top_p is not None and not 0 < top_p <= 1):
-        raise ValueError(f"need top_k >= 1 and 0 < top_p <= 1, got {top_k}, {top_p}")
-
-# %% ../nbs/10_gpt.ipynb #4891ae8d
-def _parse(argv=None) -> argparse.Namespace:
-    "The long run's command line; the defaults are the run the chapter shows."
-    show_defaults = argparse.ArgumentDefaultsHelpFormatter
-    p = argparse.ArgumentParser(
-        prog="python -m attn_tutorial.gpt", formatter_class=show_defaults,
-        description="A character-level GPT on Shakespeare (held out: Twelfth Night)",
-    )
-    add = p.add_argument
-    add("--minutes", type=float, default=20.0, help="training time")
-    add("--steps", type=int, default=None, help="steps (default: what --minutes allow)")
-    add("--context", type=int, default=128)
-    add("--n-embd", type=int, default=192)
-    add("--layers", type=int, default=4)
-    add("--heads", type=int, default=6)
-    add("--dropout", type=float, default=0.0, help="on the embeddings and residuals")
-    add("--attn-dropout", type=float, default=None, help="(default: --dropout)")
-    add("--batch-size", type=int, default=32, help="windows per step, all processes")
-    add("--lr", type=float, default=2e-3)
-    add("--weight-decay", type=float, default=0.5, help="AdamW's; 0: Adam")
-    add("--warmup", type=int, default=100)
-    add("--more-plays", action="store_true", help="train on 29 more plays too")
-    add("--eval-every", type=int, default=250, help="steps between held-out losses")
-    add("--seed", type=int, default=0)
-    add("--results", default="nbs/results/gpt_long.json")
-    add("--out", default="runs/gpt", help="folder for the weights")
-    add("--no-progress", action="store_true")
-    return p.parse_args(argv)
+    """One empty cache per layer, of the kind its attention keeps (`new_cache`: a
+    `KVCache`, or less for attention with a window)."""
+    return [block.attn.new_cache() for block in self.h]
 
 
-def _clock_schedule(seconds: float, warmup: int, device) -> Callable[[int], float]:
-    """A factor of the learning rate for a run of `seconds`: linear warm-up over
-    `warmup` steps, then half a cosine that follows the clock instead of the step
-    count, from the first call to 0 at `seconds`, so that it ends with the run at any
-    speed. Under torch.distributed every process takes the first process's clock,
-    so that all step with the same rate."""
-    start = time.perf_counter()
+@patch
+def start(self: GPT, memory=None, use_cache: bool = True) -> tuple:
+    """The decoding state before the first new token (`attn_tutorial.search`): the
+    caches (None without) and how many tokens of the prefix they hold."""
+    return self.new_caches() if use_cache else None, 0
 
-    def factor(step: int) -> float:
-        done = torch.tensor(min((time.perf_counter() - start) / seconds, 1.0))
-        if dist.is_available() and dist.is_initialized():
-            done = done.to(device)
-            dist.broadcast(done, src=0)
-        warm = min((step + 1) / max(warmup, 1), 1.0)
-        return warm * 0.5 * (1 + math.cos(math.pi * float(done)))
 
-    return factor
-
-# %% ../nbs/10_gpt.ipynb #82beb4db
-def _long_run(a, rank: int, world: int, device) -> tuple[GPT, dict]:
-    "Train (`fit`) as `a` says; -> the model and what the run measured."
-    train_text = load_text("train")
-    if a.more_plays:  # Twelfth Night is still held out
-        train_text += "\n" + load_text("more_plays")
-    vocab = char_vocab(train_text)
-    train_ids = encode_text(train_text, vocab)
-    valid_ids = encode_text(load_text("valid"), vocab)
-    seed_everything(a.seed)  # the same initial weights on every process
-    model = GPT(
-        len(vocab), a.context, a.n_embd, a.layers, a.heads, dropout=a.dropout,
-        attn_dropout=a.attn_dropout,
-    )
-    batches = text_batches(
-        train_ids, a.context, max(a.batch_size // world, 1), seed=a.seed + rank
-    )
-    eval_fn = lambda m: {"valid_loss": held_out_loss(m, valid_ids, a.context)}
-    seconds = 60 * a.minutes
-    schedule = (
-        cosine_decay(a.steps, a.warmup) if a.steps  # a fixed number of steps
-        else _clock_schedule(seconds, a.warmup, device)  # as many as the minutes allow
-    )
-    hist = fit(
-        model, lm_loss, batches, a.steps, seconds=seconds, lr=a.lr,
-        weight_decay=a.weight_decay, schedule=schedule, eval_fn=eval_fn,
-        eval_every=a.eval_every, device=device,
-        progress=not a.no_progress and rank == 0, desc=f"gpt x{world}",
-    )
-    curve = [
-        dict(
-            step=s, seconds=t, train_loss=hist.losses[s - 1], valid_loss=e["valid_loss"]
-        )
-        for s, t, e in zip(hist.eval_steps, hist.eval_seconds, hist.evals)
-    ]
-    return model, dict(
-        vocab=vocab.itos, train_chars=len(train_ids), steps=len(hist.steps),
-        train_seconds=hist.seconds, curve=curve,
-    )
-
-# %% ../nbs/10_gpt.ipynb #0ae9f1be
-def _samples(model: GPT, itos: list[str], seed: int = 0) -> dict[str, str]:
-    "Continuations of the held-out play's first words, four ways, to the context's end."
-    vocab = Vocab(itos[len(SPECIALS) :])
-    device = next(model.parameters()).device
-    prompt = encode_text("If music be the food of love, ", vocab)[None].to(device)
-    ways = {
-        "greedy": dict(), "temperature 0.8": dict(do_sample=True, temperature=0.8),
-        "top-k 10": dict(do_sample=True, top_k=10),
-        "top-p 0.9": dict(do_sample=True, top_p=0.9),
-    }
-    n = model.n_positions - prompt.shape[1]
-    seeded = lambda: torch.Generator(device=device).manual_seed(seed)
-    ids = {
-        way: model.generate(prompt, n, generator=seeded(), **kw)
-        for way, kw in ways.items()
-    }
-    return {way: "".join(vocab.decode(t[0])) for way, t in ids.items()}
-
-# %% ../nbs/10_gpt.ipynb #5a83d95e
-def main(argv=None) -> dict | None:
-    """Train, measure and save (see `_parse`); returns the results on the first
-    process. Under `torchrun`, DistributedDataParallel on gloo (NCCL on GPUs)."""
-    a, argv = _parse(argv), sys.argv[1:] if argv is None else list(argv)
-    with distributed() as (rank, world, device):
-        model, run = _long_run(a, rank, world, device)
-        if rank > 0:
-            return None
-        curve = run["curve"]
-        results = dict(
-            args=vars(a), provenance=provenance("attn_tutorial.gpt", argv),
-            parameters=sum(p.numel() for p in model.parameters()),
-            **{k: v for k, v in run.items() if k != "vocab"},
-            final_valid_loss=curve[-1]["valid_loss"],
-            best_valid_loss=min(c["valid_loss"] for c in curve),
-            samples=_samples(model.eval(), run["vocab"], a.seed),
-        )
-    out = Path(a.out)
-    out.mkdir(parents=True, exist_ok=True)
-    torch.save(dict(state=model.state_dict(), vocab=run["vocab"]), out / "gpt.pt")
-    path = Path(a.results)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(results, indent=1) + "\n")
-    print(
-        f"held-out loss {results['final_valid_loss']:.3f} nats/char; results in "
-        f"{path}, weights in {out / 'gpt.pt'}"
-    )
-    return results
-
-# %% ../nbs/10_gpt.ipynb #016d2dbb
-run_as_script(__name__, main)
+@patch
+def step(
+    self: GPT, prefix: Tensor, state: tuple, memory=None, need_weights: bool = False
+) -> tuple[Tensor, tuple, None]:
+    """The logits `(B, V)` of the token after `prefix (B, t)`, the state after it: the
+    caches see only the tokens they have not seen (without caches, all of them)."""
+    caches, seen = state
+    logits = self(prefix if caches is None else prefix[:, seen:], caches)[:, -1]
+    return logits, (caches, prefix.shape[1]), None

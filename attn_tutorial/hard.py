@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from .attention import _check_mask, apply_mask, empty_rows
+from .attention import apply_mask, check_mask, empty_rows
 
 # %% auto #0
 __all__ = ['HardSample', 'sample_hard', 'reinforce_loss', 'gumbel_softmax']
@@ -27,7 +27,7 @@ class HardSample(NamedTuple):
 def _masked_scores(scores: Tensor, mask: Tensor | None) -> tuple[Tensor, Tensor]:
     """Scores with the mask applied (rows with no allowed key set to 0), and a bool
     `(..., L)` of such rows."""
-    _check_mask(mask, scores.shape, "mask")
+    check_mask(mask, scores.shape, "mask")
     empty = empty_rows(mask)
     scores = apply_mask(scores, mask)
     if empty is None:

@@ -3,6 +3,8 @@
 # %% ../nbs/09_interpretability.ipynb #84ec10a9
 from __future__ import annotations
 
+import types
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor
@@ -66,32 +68,41 @@ class EditedAttention(MultiHeadAttention):
 
     def attend(self, q, k, v, attn_mask, is_causal, need_weights):
         dropout_p = self.dropout if self.training else 0.0
+        group = q.shape[1] // k.shape[1]  # query heads per key/value head
         _, weights = scaled_dot_product_attention(
-            q, k, v, attn_mask, dropout_p, is_causal
+            q, k, v, attn_mask, dropout_p, is_causal, enable_gqa=group > 1
         )
         weights = self.edit(weights)
-        return weights @ v, weights
+        return weights @ v.repeat_interleave(group, 1), weights
 
 # %% ../nbs/09_interpretability.ipynb #a18086a4
 class edit_attention:
     """Context manager: within it, layer `layer` of `model` applies `edit` to its
     attention weights. `model`: a stack of the book's encoder layers
-    (`model.layers[i].self_attn`) or a `GPT` (`model.h[i].attn`)."""
+    (`model.layers[i].self_attn`) or a `GPT` of any family (`model.h[i].attn`)."""
 
     def __init__(self, model, layer: int, edit):
         self.model, self.layer, self.edit = model, layer, edit
         blocks = model.layers if hasattr(model, "layers") else model.h
-        self.block = blocks[layer]
-        self.name = "self_attn" if hasattr(self.block, "self_attn") else "attn"
+        block = blocks[layer]
+        self.attn = getattr(block, "self_attn", None) or block.attn
+        if not isinstance(self.attn, MultiHeadAttention):
+            raise ValueError(
+                f"edit_attention edits the book's MultiHeadAttention, layer {layer} "
+                f"has {type(self.attn).__name__}"
+            )
 
     def __enter__(self):
-        self.saved = getattr(self.block, self.name)
-        # a copy: same weights, same mode
-        edited = EditedAttention.from_torch(self.saved)
-        edited.edit = self.edit
-        setattr(self.block, self.name, edited)
+        # on the instance: its class's projections, positions and masks stay
+        own = vars(self.attn)
+        self.saved = {k: own[k] for k in ("attend", "edit") if k in own}
+        self.attn.attend = types.MethodType(EditedAttention.attend, self.attn)
+        self.attn.edit = self.edit
         return self.model
 
     def __exit__(self, *exc):
-        setattr(self.block, self.name, self.saved)
+        own = vars(self.attn)
+        for k in ("attend", "edit"):
+            own.pop(k, None)
+        own.update(self.saved)
         return False

@@ -12,7 +12,7 @@ from typing import Callable
 import torch
 
 # %% auto #0
-__all__ = ['median_time', 'interleaved_times', 'saved_tensor_bytes', 'measure_peak_mib']
+__all__ = ['median_time', 'interleaved_times', 'count_parameters', 'saved_tensor_bytes', 'measure_peak_mib']
 
 # %% ../nbs/94_measure.ipynb #ce850691
 def median_time(fn: Callable, repeats: int = 5, warmup: int = 1) -> float:
@@ -45,6 +45,11 @@ def interleaved_times(
             if i >= warmup:
                 times[name].append(time.perf_counter() - t0)
     return {name: statistics.median(t) for name, t in times.items()}
+
+# %% ../nbs/94_measure.ipynb #05a44c66
+def count_parameters(model: torch.nn.Module) -> int:
+    "Number of trainable parameters."
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
 # %% ../nbs/94_measure.ipynb #5d5c640c
 def saved_tensor_bytes(fn: Callable, *args, **kwargs) -> tuple[int, object]:

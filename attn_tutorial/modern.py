@@ -4,22 +4,20 @@
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
 from fastcore.basics import patch
 from torch import Tensor, nn
 
-from attn_tutorial.attention import (
-    causal_mask, combine_masks, scaled_dot_product_attention,
-)
-from .gpt import GPT
-from .multihead import KVCache, merge_heads, split_heads
+from .attention import causal_mask, combine_masks
+from .multihead import KVCache, MultiHeadAttention
 from .transformer import LearnedPositions, SinusoidalPositions
 
 # %% auto #0
 __all__ = ['rope_angles', 'rotate_half', 'apply_rope', 'apply_rope_interleaved', 'alibi_slopes', 'alibi_bias', 'RMSNorm',
-           'SwiGLU', 'window_mask', 'SelfAttention', 'cache_bytes', 'LlamaBlock', 'Llama', 'RollingKVCache']
+           'SwiGLU', 'window_mask', 'LlamaAttention', 'cache_bytes', 'LlamaConfig', 'ScaledPositions', 'RollingKVCache']
 
 # %% ../nbs/12_modern.ipynb #e4dbb342
 def rope_angles(
@@ -117,64 +115,59 @@ def window_mask(
     return allowed
 
 # %% ../nbs/12_modern.ipynb #7b69b9d7
-class SelfAttention(nn.Module):
-    """Causal self-attention as in Llama and Mistral: `n_head` query heads share
-    `n_kv_head` key/value heads (grouped-query; 1 is multi-query, `n_head` multi-head),
-    RoPE on queries and keys (`positions="rope"`; "alibi": ALiBi's distance penalties;
-    "none": nothing), and with `window` each query sees itself and the `window - 1`
-    positions before it. `forward(x (B, T, n_embd), cache)` -> `(B, T, n_embd)`;
-    `cache`: a `KVCache` of the earlier positions' keys and values `(B, n_kv_head, t,
-    head_dim)`, rotated."""
+class LlamaAttention(MultiHeadAttention):
+    """The book's `MultiHeadAttention` as Llama and Mistral use it: self-attention,
+    batch first, no biases by default, `num_heads` query heads sharing `num_kv_heads`
+    key/value heads (grouped-query; 1 is multi-query, `num_heads` multi-head), positions
+    inside the attention (`positions="rope"`: RoPE on queries and keys; "alibi":
+    ALiBi's distance penalties; "none": nothing), and with `window` each query sees
+    itself and the `window - 1` positions before it. Call it as its parent, with
+    `is_causal=True`; a `cache` keeps the keys rotated."""
 
     def __init__(
-        self, n_embd: int, n_head: int, n_kv_head: int | None = None,
+        self, embed_dim: int, num_heads: int, *, num_kv_heads: int | None = None,
         head_dim: int | None = None, window: int | None = None,
-        rope_base: float = 10000.0, bias: bool = False, dropout: float = 0.0,
-        positions: str = "rope",
+        positions: str = "rope", rope_base: float = 10000.0, bias: bool = False,
+        dropout: float = 0.0,
     ):
-        super().__init__()
         if positions not in ("rope", "alibi", "none"):
             raise ValueError(f"positions: rope, alibi or none, got {positions!r}")
-        n_kv_head = n_kv_head or n_head
-        head_dim = head_dim or n_embd // n_head
-        if n_head % n_kv_head:
-            raise ValueError(
-                f"n_head={n_head} must be a multiple of n_kv_head={n_kv_head}"
-            )
-        self.n_head, self.n_kv_head, self.head_dim = n_head, n_kv_head, head_dim
-        self.window, self.rope_base, self.dropout = window, rope_base, dropout
-        self.positions = positions
-        self.q_proj = nn.Linear(n_embd, n_head * head_dim, bias=bias)
-        self.k_proj = nn.Linear(n_embd, n_kv_head * head_dim, bias=bias)
-        self.v_proj = nn.Linear(n_embd, n_kv_head * head_dim, bias=bias)
-        self.o_proj = nn.Linear(n_head * head_dim, n_embd, bias=bias)
+        super().__init__(
+            embed_dim, num_heads, dropout, bias, batch_first=True,
+            num_kv_heads=num_kv_heads, head_dim=head_dim,
+        )
+        self.window, self.positions, self.rope_base = window, positions, rope_base
 
 # %% ../nbs/12_modern.ipynb #3193db5b
 @patch
-def forward(self: SelfAttention, x: Tensor, cache: KVCache | None = None) -> Tensor:
-    "`x (B, T, n_embd)` -> `(B, T, n_embd)`; with `cache`, `x` continues its positions."
-    B, T, _ = x.shape
-    offset = 0 if cache is None else len(cache)
-    q = split_heads(self.q_proj(x), self.n_head)  # (B, H, T, D)
-    k = split_heads(self.k_proj(x), self.n_kv_head)  # (B, H_kv, T, D)
-    v = split_heads(self.v_proj(x), self.n_kv_head)
-    if self.positions == "rope":
-        p = torch.arange(offset, offset + T, device=x.device)
-        cos, sin = rope_angles(self.head_dim, p, self.rope_base)
-        q, k = apply_rope(q, cos, sin), apply_rope(k, cos, sin)
-    if cache is not None:
-        k, v = cache.update(k, v)  # (B, H_kv, offset + T, D)
-    # the keys are the last S positions (a rolling cache keeps only those)
-    S = k.shape[-2]
-    mask = window_mask(T, S, self.window, S - T, device=x.device)
-    if self.positions == "alibi":  # (H, T, S): -inf where not allowed
-        bias = alibi_bias(self.n_head, T, S, S - T).to(x.device, q.dtype)
-        mask = combine_masks(T, S, mask, bias)
-    out, _ = scaled_dot_product_attention(
-        q, k, v, mask, self.dropout if self.training else 0.0,
-        enable_gqa=self.n_kv_head != self.n_head,
-    )
-    return self.o_proj(merge_heads(out))
+def encode_positions(
+    self: LlamaAttention, q: Tensor, k: Tensor, start: int
+) -> tuple[Tensor, Tensor]:
+    "RoPE: queries and keys `(B, ·, T, D)` of positions `start ..` rotated."
+    if self.positions != "rope":
+        return q, k
+    p = torch.arange(start, start + q.shape[-2], device=q.device)
+    cos, sin = rope_angles(self.head_dim, p, self.rope_base)
+    return apply_rope(q, cos, sin), apply_rope(k, cos, sin)
+
+
+@patch
+def layer_mask(self: LlamaAttention, L: int, S: int, q: Tensor) -> Tensor | None:
+    """The window (bool, True = may attend) and ALiBi's penalties (float `(H, L, S)`)
+    for `L` queries after `S - L` keys: a rolling cache keeps only the last ones."""
+    window = None
+    if self.window is not None:
+        window = window_mask(L, S, self.window, S - L, device=q.device)
+    if self.positions != "alibi":
+        return window
+    bias = alibi_bias(self.num_heads, L, S, S - L).to(q.device, q.dtype)
+    return combine_masks(L, S, window, bias)
+
+
+@patch
+def new_cache(self: LlamaAttention) -> KVCache:
+    "A `RollingKVCache` of the last `window - 1` positions where there is a window."
+    return KVCache() if self.window is None else RollingKVCache(self.window)
 
 # %% ../nbs/12_modern.ipynb #a4dcf3a9
 def cache_bytes(
@@ -184,101 +177,99 @@ def cache_bytes(
     return 2 * n_layer * n_kv_head * head_dim * tokens * bytes_per
 
 # %% ../nbs/12_modern.ipynb #1947fbd4
-class LlamaBlock(nn.Module):
-    """One layer of Llama (and Mistral): `x + self_attn(input_layernorm(x))`, then `x +
-    mlp(post_attention_layernorm(x))`, RMSNorm, `SelfAttention` and `SwiGLU`.
-    `forward(x (B, T, n_embd), cache)` -> the same shape."""
+@dataclass(kw_only=True)
+class LlamaConfig:
+    """Llama's settings (Mistral's with `window`), and the parts of a Llama that
+    `GPTBlock` and `GPT` are built from: RMSNorm, `LlamaAttention`, SwiGLU, no biases,
+    an output layer of its own unless `tie_embeddings`. `positions`: "rope" (Llama's),
+    "alibi" or "none" inside the attention; "learned" or "sinusoidal" vectors added
+    to the token embeddings (which "sinusoidal" scales by √n_embd, as the
+    Transformer does). `attn_dropout` acts on the attention weights."""
 
-    def __init__(
-        self, n_embd: int, n_head: int, n_kv_head: int | None, n_inner: int,
-        head_dim: int | None = None, window: int | None = None,
-        rope_base: float = 10000.0, eps: float = 1e-6, bias: bool = False,
-        dropout: float = 0.0, positions: str = "rope",
-    ):
-        super().__init__()
-        self.input_layernorm = RMSNorm(n_embd, eps)
-        self.self_attn = SelfAttention(
-            n_embd, n_head, n_kv_head, head_dim, window, rope_base, bias, dropout,
-            positions,
-        )
-        self.post_attention_layernorm = RMSNorm(n_embd, eps)
-        self.mlp = SwiGLU(n_embd, n_inner)
+    vocab_size: int
+    n_positions: int = 2048
+    n_embd: int = 128
+    n_layer: int = 4
+    n_head: int = 4
+    n_kv_head: int | None = None
+    n_inner: int | None = None
+    head_dim: int | None = None
+    window: int | None = None
+    rope_base: float = 10000.0
+    eps: float = 1e-6
+    tie_embeddings: bool = False
+    bias: bool = False
+    attn_dropout: float = 0.0
+    positions: str = "rope"
+    # a Llama has every piece, and no dropout on the embeddings or residuals
+    dropout: float = field(default=0.0, init=False)
+    mlp: bool = field(default=True, init=False)
+    residual: bool = field(default=True, init=False)
 
-    def forward(self, x: Tensor, cache: KVCache | None = None) -> Tensor:
-        x = x + self.self_attn(self.input_layernorm(x), cache)
-        return x + self.mlp(self.post_attention_layernorm(x))
-
-# %% ../nbs/12_modern.ipynb #4b36ee8e
-class Llama(GPT):
-    """A decoder-only Transformer of today's design (Llama; Mistral with `window`):
-    token embeddings, `n_layer` `LlamaBlock`s, a final RMSNorm and an output layer
-    (tied to the embeddings with `tie_embeddings`). `positions`: "rope" (Llama's, in
-    the attention), "alibi" or "none" (in the attention), "learned" or "sinusoidal"
-    (`n_positions` vectors added to the token embeddings, which "sinusoidal" scales
-    by `√n_embd` as the Transformer does). `llama(idx (B, T), caches)`
-    -> logits `(B, T, vocab_size)`; `generate` as `GPT`'s. `n_positions` bounds the
-    length `generate` accepts."""
-
-    def __init__(
-        self, vocab_size: int, n_positions: int = 2048, n_embd: int = 128,
-        n_layer: int = 4, n_head: int = 4, n_kv_head: int | None = None,
-        n_inner: int | None = None, head_dim: int | None = None,
-        window: int | None = None, rope_base: float = 10000.0, eps: float = 1e-6,
-        tie_embeddings: bool = False, bias: bool = False, dropout: float = 0.0,
-        positions: str = "rope",
-    ):
-        nn.Module.__init__(self)
+    def __post_init__(self):
         kinds = ("rope", "alibi", "none", "learned", "sinusoidal")
-        if positions not in kinds:
-            raise ValueError(f"positions must be one of {kinds}, got {positions!r}")
-        self.vocab_size, self.n_positions = vocab_size, n_positions
-        self.embed_tokens = nn.Embedding(vocab_size, n_embd)
-        added = dict(learned=LearnedPositions, sinusoidal=SinusoidalPositions)
-        self.wpe = added[positions](n_embd, n_positions) if positions in added else None
-        # as the Transformer does, lest sinusoids of size 1 drown the tokens
-        self.embed_scale = math.sqrt(n_embd) if positions == "sinusoidal" else 1.0
-        self.h = nn.ModuleList(
-            LlamaBlock(
-                n_embd, n_head, n_kv_head, n_inner or 4 * n_embd, head_dim, window,
-                rope_base, eps, bias, dropout, "none" if self.wpe else positions,
+        if self.positions not in kinds:
+            raise ValueError(
+                f"positions must be one of {kinds}, got {self.positions!r}"
             )
-            for _ in range(n_layer)
-        )
-        self.norm = RMSNorm(n_embd, eps)
-        self.lm_head = (
-            None if tie_embeddings else nn.Linear(n_embd, vocab_size, bias=False)
-        )
-        for p in self.parameters():
-            if p.dim() > 1:
-                nn.init.normal_(p, 0.0, 0.02)  # Llama's initializer_range
 
-# %% ../nbs/12_modern.ipynb #8e6ff08c
+# %% ../nbs/12_modern.ipynb #956c0f10
 @patch
-def forward(self: Llama, idx: Tensor, caches: list[KVCache] | None = None) -> Tensor:
-    """Logits `(B, T, vocab_size)` of the token after each position of `idx (B, T)`;
-    `caches`: one `KVCache` per layer, which `idx` continues."""
-    if caches is not None and len(caches) != len(self.h):
-        raise ValueError(
-            f"need one KVCache per layer ({len(self.h)}), got {len(caches)}"
-        )
-    offset = 0 if caches is None else len(caches[0])
-    self._check_ids(idx, offset + idx.shape[-1])
-    x = self.embed_tokens(idx)
-    x = x if self.wpe is None else self.wpe(x * self.embed_scale, offset)
-    for block, cache in zip(self.h, caches or [None] * len(self.h)):
-        x = block(x, cache)
-    out = self.embed_tokens if self.lm_head is None else self.lm_head
-    return F.linear(self.norm(x), out.weight)
+def norm(self: LlamaConfig) -> nn.Module:
+    return RMSNorm(self.n_embd, self.eps)
+
+
+@patch
+def attention(self: LlamaConfig) -> LlamaAttention:
+    inside = self.positions in ("rope", "alibi")  # else: none, or added to the input
+    return LlamaAttention(
+        self.n_embd, self.n_head, num_kv_heads=self.n_kv_head, head_dim=self.head_dim,
+        window=self.window, positions=self.positions if inside else "none",
+        rope_base=self.rope_base, bias=self.bias, dropout=self.attn_dropout,
+    )
+
+
+@patch
+def feed_forward(self: LlamaConfig) -> nn.Module:
+    return SwiGLU(self.n_embd, self.n_inner or 4 * self.n_embd)
+
+
+@patch
+def embed_positions(self: LlamaConfig) -> nn.Module | None:
+    "Positions added to the token embeddings: none, unless learned or sinusoidal."
+    if self.positions == "learned":
+        return LearnedPositions(self.n_embd, self.n_positions)
+    if self.positions == "sinusoidal":
+        # as the Transformer does, lest sinusoids of size 1 drown the tokens
+        sinusoids = SinusoidalPositions(self.n_embd, self.n_positions)
+        return ScaledPositions(sinusoids, math.sqrt(self.n_embd))
+    return None
+
+
+@patch
+def init_weights(self: LlamaConfig, model: nn.Module) -> None:
+    "Llama's: every matrix N(0, 0.02) (its `initializer_range`), norms 1."
+    for p in model.parameters():
+        if p.dim() > 1:
+            nn.init.normal_(p, 0.0, 0.02)
+
+
+class ScaledPositions(nn.Module):
+    "`positions(x * scale, offset)`: positions added to scaled token embeddings."
+
+    def __init__(self, positions: nn.Module, scale: float):
+        super().__init__()
+        self.positions, self.scale = positions, scale
+
+    def forward(self, x: Tensor, offset: int = 0) -> Tensor:
+        return self.positions(x * self.scale, offset)
 
 # %% ../nbs/12_modern.ipynb #83127da9
-def _check_llama(model: nn.Module):
-    "The configuration of a Llama or Mistral `model` that `Llama` copies exactly."
-    c = getattr(model, "config", None)
-    if getattr(c, "model_type", None) not in ("llama", "mistral"):
-        raise ValueError(
-            f"Llama.from_hf copies a LlamaForCausalLM or MistralForCausalLM, got "
-            f"{type(model).__name__}"
-        )
+@patch(cls_method=True)
+def from_hf(cls: LlamaConfig, model: nn.Module) -> LlamaConfig:
+    """The configuration of a `LlamaForCausalLM` or `MistralForCausalLM` that `GPT`
+    copies exactly (else ValueError): `GPT.from_hf` calls it."""
+    c = model.config
     rope = getattr(c, "rope_parameters", None) or {}
     exact = dict(
         silu=c.hidden_act == "silu",
@@ -287,32 +278,57 @@ def _check_llama(model: nn.Module):
         one_tensor_parallel=getattr(c, "pretraining_tp", 1) == 1,
     )
     if not all(exact.values()):
-        raise ValueError(f"Llama cannot copy this configuration: {exact}")
-    return c
+        raise ValueError(f"GPT cannot copy this Llama configuration: {exact}")
+    mistral = c.model_type == "mistral"
+    return cls(
+        vocab_size=c.vocab_size, n_positions=c.max_position_embeddings,
+        n_embd=c.hidden_size, n_layer=c.num_hidden_layers,
+        n_head=c.num_attention_heads, n_kv_head=c.num_key_value_heads,
+        n_inner=c.intermediate_size, head_dim=c.head_dim,
+        window=getattr(c, "sliding_window", None) if mistral else None,
+        rope_base=rope["rope_theta"], eps=c.rms_norm_eps,
+        tie_embeddings=c.tie_word_embeddings,
+        bias=getattr(c, "attention_bias", False), attn_dropout=c.attention_dropout,
+    )
 
-
-@patch(cls_method=True)
-def from_hf(cls: Llama, model: nn.Module) -> Llama:
-    """A copy of a `transformers` `LlamaForCausalLM` or `MistralForCausalLM`: its
-    configuration, weights, dtype, device and train/eval mode."""
-    c = _check_llama(model)
-    theirs = model.state_dict()
-    w = theirs["model.embed_tokens.weight"]
-    tied = c.tie_word_embeddings
-    new = cls(
-        c.vocab_size, c.max_position_embeddings, c.hidden_size, c.num_hidden_layers,
-        c.num_attention_heads, c.num_key_value_heads, c.intermediate_size, c.head_dim,
-        getattr(c, "sliding_window", None) if c.model_type == "mistral" else None,
-        c.rope_parameters["rope_theta"], c.rms_norm_eps, tied,
-        getattr(c, "attention_bias", False), c.attention_dropout,
-    ).to(w.device, w.dtype)
+# %% ../nbs/12_modern.ipynb #c0f76aaa
+@patch
+def hf_state_dict(self: LlamaConfig, theirs: dict[str, Tensor]) -> dict[str, Tensor]:
+    """A Llama's or Mistral's state dict under our names (`wte`, `h.i.ln_1`, `attn`,
+    `ln_2`, `mlp`, `ln_f`, `lm_head`)."""
     ours = {
-        k.removeprefix("model.").replace("layers.", "h.", 1): t
-        for k, t in theirs.items()
-        if not (tied and k == "lm_head.weight")
+        "wte.weight": theirs["model.embed_tokens.weight"],
+        "ln_f.weight": theirs["model.norm.weight"],
     }
-    new.load_state_dict(ours, strict=True)
-    return new.train(model.training)
+    if not self.tie_embeddings:
+        ours["lm_head.weight"] = theirs["lm_head.weight"]
+    for i in range(self.n_layer):
+        t, o = f"model.layers.{i}.", f"h.{i}."
+        ours[o + "ln_1.weight"] = theirs[t + "input_layernorm.weight"]
+        ours[o + "ln_2.weight"] = theirs[t + "post_attention_layernorm.weight"]
+        for part in ("gate_proj", "up_proj", "down_proj"):
+            ours[f"{o}mlp.{part}.weight"] = theirs[f"{t}mlp.{part}.weight"]
+        ours |= self._hf_attention(theirs, t + "self_attn.", o + "attn.")
+    return ours
+
+
+@patch
+def _hf_attention(
+    self: LlamaConfig, theirs: dict[str, Tensor], t: str, o: str
+) -> dict[str, Tensor]:
+    "One attention's weights: W_Q, W_K, W_V stacked where our module stacks them."
+    q, k, v = (theirs[f"{t}{x}_proj.weight"] for x in "qkv")
+    kv, d = self.n_kv_head or self.n_head, self.head_dim or self.n_embd // self.n_head
+    if kv == self.n_head and d * self.n_head == self.n_embd:
+        ours = {o + "in_proj_weight": torch.cat([q, k, v])}
+    else:
+        ours = {f"{o}{x}_proj_weight": w for x, w in zip("qkv", (q, k, v))}
+    ours[o + "out_proj.weight"] = theirs[t + "o_proj.weight"]
+    if self.bias:
+        biases = [theirs[f"{t}{x}_proj.bias"] for x in "qkv"]
+        ours[o + "in_proj_bias"] = torch.cat(biases)
+        ours[o + "out_proj.bias"] = theirs[t + "o_proj.bias"]
+    return ours
 
 # %% ../nbs/12_modern.ipynb #03fa03e1
 class RollingKVCache(KVCache):
@@ -337,12 +353,3 @@ class RollingKVCache(KVCache):
         self._k, self._v = k[..., start:, :].clone(), v[..., start:, :].clone()
         self.t = self._k.shape[-2]
         return k, v
-
-
-@patch
-def new_caches(self: Llama) -> list[KVCache]:
-    "A cache per layer for `generate`: a `RollingKVCache` where the layer has a window."
-    return [
-        RollingKVCache(b.self_attn.window) if b.self_attn.window else KVCache()
-        for b in self.h
-    ]

@@ -8,7 +8,7 @@ import torch.nn.functional as F
 from fastcore.basics import patch
 from torch import Tensor, nn
 
-from .attention import _shape, combine_masks, scaled_dot_product_attention
+from .attention import combine_masks, scaled_dot_product_attention, shape_of
 
 # %% auto #0
 __all__ = ['split_heads', 'merge_heads', 'MultiHeadAttention', 'KVCache']
@@ -20,7 +20,7 @@ def split_heads(x: Tensor, num_heads: int) -> Tensor:
     B, L, E = x.shape
     if E % num_heads:
         raise ValueError(
-            f"cannot split {E} features into {num_heads} heads: x {_shape(x)}"
+            f"cannot split {E} features into {num_heads} heads: x {shape_of(x)}"
         )
     return x.view(B, L, num_heads, E // num_heads).transpose(1, 2)
 
@@ -43,29 +43,55 @@ class MultiHeadAttention(nn.Module):
     module convention):
     `key_padding_mask (B, S)`, `attn_mask (L, S)` or `(B*H, L, S)`; float masks are
     added to the scores.
+
+    Beyond torch's arguments, keyword-only: `num_kv_heads` key/value heads shared by
+    groups of the query heads (grouped-query attention; default `num_heads`) and
+    `head_dim`, the width of a head (default `embed_dim // num_heads`).
     """
 
     def __init__(
         self, embed_dim: int, num_heads: int, dropout: float = 0.0, bias: bool = True,
         add_bias_kv: bool = False, add_zero_attn: bool = False, kdim: int | None = None,
         vdim: int | None = None, batch_first: bool = False, device=None, dtype=None,
+        *, num_kv_heads: int | None = None, head_dim: int | None = None,
     ):
         super().__init__()
-        if embed_dim < 1 or num_heads < 1 or embed_dim % num_heads:
-            raise ValueError(
-                f"embed_dim={embed_dim} must be a positive multiple of "
-                f"num_heads={num_heads}"
-            )
+        _check_heads(embed_dim, num_heads, num_kv_heads, head_dim, add_bias_kv)
         self.embed_dim = embed_dim
         self.num_heads = num_heads
-        self.head_dim = embed_dim // num_heads
+        self.num_kv_heads = num_kv_heads or num_heads
+        self.head_dim = head_dim or embed_dim // num_heads
         self.kdim, self.vdim = kdim or embed_dim, vdim or embed_dim
-        self._qkv_same_embed_dim = self.kdim == self.vdim == embed_dim
+        # torch's one stacked W_Q, W_K, W_V: all three map embed_dim to embed_dim
+        self._qkv_same_embed_dim = self.kdim == self.vdim == embed_dim and (
+            self.num_kv_heads == num_heads and self.head_dim * num_heads == embed_dim
+        )
         self.dropout = dropout
         self.batch_first = batch_first
         self.add_zero_attn = add_zero_attn
         self._create_parameters(bias, add_bias_kv, device, dtype)
         self._reset_parameters()
+
+# %% ../nbs/05_multihead.ipynb #1cfa0f01
+def _check_heads(
+    embed_dim: int, num_heads: int, num_kv_heads: int | None, head_dim: int | None,
+    add_bias_kv: bool,
+) -> None:
+    "ValueError unless the heads' settings fit together."
+    if embed_dim < 1 or num_heads < 1 or (head_dim is None and embed_dim % num_heads):
+        raise ValueError(
+            f"embed_dim={embed_dim} must be a positive multiple of "
+            f"num_heads={num_heads} (or give head_dim)"
+        )
+    kv = num_heads if num_kv_heads is None else num_kv_heads
+    if kv < 1 or num_heads % kv or (head_dim is not None and head_dim < 1):
+        raise ValueError(
+            f"num_heads={num_heads} must be a multiple of num_kv_heads={num_kv_heads}, "
+            f"head_dim={head_dim} positive"
+        )
+    plain = kv == num_heads and head_dim in (None, embed_dim // num_heads)
+    if add_bias_kv and not plain:
+        raise ValueError("add_bias_kv needs num_kv_heads == num_heads and no head_dim")
 
 # %% ../nbs/05_multihead.ipynb #29569b3a
 @patch
@@ -74,20 +100,25 @@ def _create_parameters(
 ) -> None:
     """torch's parameters under torch's names, in torch's order (uninitialised):
     `in_proj_weight` (W_Q, W_K, W_V stacked) or three matrices when keys and values
-    have other widths, `in_proj_bias`, `out_proj` (W_O), `bias_k` and `bias_v`."""
+    have other widths (or fewer heads), `in_proj_bias`, `out_proj` (W_O), `bias_k`
+    and `bias_v`."""
     E = self.embed_dim
+    # the widths of all query heads and of all key/value heads
+    q_width = self.num_heads * self.head_dim
+    kv_width = self.num_kv_heads * self.head_dim
     new = lambda *shape: nn.Parameter(torch.empty(*shape, device=device, dtype=dtype))
     if self._qkv_same_embed_dim:
         self.in_proj_weight = new(3 * E, E)  # W_Q, W_K, W_V stacked
         for name in ("q_proj_weight", "k_proj_weight", "v_proj_weight"):
             self.register_parameter(name, None)
     else:
-        self.q_proj_weight = new(E, E)
-        self.k_proj_weight, self.v_proj_weight = new(E, self.kdim), new(E, self.vdim)
+        self.q_proj_weight = new(q_width, E)
+        self.k_proj_weight = new(kv_width, self.kdim)
+        self.v_proj_weight = new(kv_width, self.vdim)
         self.register_parameter("in_proj_weight", None)
-    self.in_proj_bias = new(3 * E) if bias else None
+    self.in_proj_bias = new(q_width + 2 * kv_width) if bias else None
     # W_O
-    self.out_proj = nn.Linear(E, E, bias=bias, device=device, dtype=dtype)
+    self.out_proj = nn.Linear(q_width, E, bias=bias, device=device, dtype=dtype)
     self.bias_k, self.bias_v = (
         (new(1, 1, E), new(1, 1, E)) if add_bias_kv else (None, None)
     )
@@ -118,7 +149,6 @@ def in_projection(
     b_V` `(B, S, E)`. Self-attention (`query is key is value`) does the three in one
     matrix product; a key or value of None gives None (a cached memory needs only the
     queries)."""
-    b = (None, None, None) if self.in_proj_bias is None else self.in_proj_bias.chunk(3)
     if self._qkv_same_embed_dim:
         if query is key and key is value:
             return F.linear(query, self.in_proj_weight, self.in_proj_bias).chunk(
@@ -127,6 +157,10 @@ def in_projection(
         w = self.in_proj_weight.chunk(3)
     else:
         w = self.q_proj_weight, self.k_proj_weight, self.v_proj_weight
+    # b_Q, b_K, b_V, as wide as their matrices
+    b = (None,) * 3
+    if self.in_proj_bias is not None:
+        b = self.in_proj_bias.split([len(w_i) for w_i in w])
     return tuple(
         None if x is None else F.linear(x, w_i, b_i)
         for x, w_i, b_i in zip((query, key, value), w, b)
@@ -142,22 +176,26 @@ def attend(
     D)` -> `(out (B, H, L, D), weights (B, H, L, S) or None)`. `attn_mask` as in
     `scaled_dot_product_attention` (bool True = may attend, or float), broadcastable
     to `(B, H, L, S)`. Override it to change what attention does; everything around
-    it (projections, heads, masks, cache) stays."""
+    it (projections, heads, masks, cache) stays. With fewer key/value heads than
+    query heads, each serves a group of query heads."""
     dropout_p = self.dropout if self.training else 0.0
+    gqa = k.shape[1] != q.shape[1]
     if need_weights:
-        return scaled_dot_product_attention(q, k, v, attn_mask, dropout_p, is_causal)
-    return _fused_attention(q, k, v, attn_mask, dropout_p, is_causal), None
+        return scaled_dot_product_attention(
+            q, k, v, attn_mask, dropout_p, is_causal, enable_gqa=gqa
+        )
+    return _fused_attention(q, k, v, attn_mask, dropout_p, is_causal, gqa), None
 
 # %% ../nbs/05_multihead.ipynb #a44de55d
 def _fused_attention(
     q: Tensor, k: Tensor, v: Tensor, attn_mask: Tensor | None, dropout_p: float,
-    is_causal: bool,
+    is_causal: bool, enable_gqa: bool = False,
 ) -> Tensor:
     """The same attention through PyTorch's fused kernels (faster, no weights), where
     they cannot give NaN."""
     if attn_mask is None:
         return F.scaled_dot_product_attention(
-            q, k, v, dropout_p=dropout_p, is_causal=is_causal
+            q, k, v, dropout_p=dropout_p, is_causal=is_causal, enable_gqa=enable_gqa
         )
     mask = combine_masks(
         q.shape[-2], k.shape[-2], attn_mask, is_causal=is_causal, dtype=q.dtype
@@ -165,8 +203,12 @@ def _fused_attention(
     allowed = mask if mask.dtype == torch.bool else mask > float("-inf")
     # a query with no key: some kernels give NaN, ours gives zeros
     if not allowed.any(-1).all():
-        return scaled_dot_product_attention(q, k, v, mask, dropout_p)[0]
-    return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout_p)
+        return scaled_dot_product_attention(
+            q, k, v, mask, dropout_p, enable_gqa=enable_gqa
+        )[0]
+    return F.scaled_dot_product_attention(
+        q, k, v, attn_mask=mask, dropout_p=dropout_p, enable_gqa=enable_gqa
+    )
 
 # %% ../nbs/05_multihead.ipynb #f66aadd6
 @patch
@@ -181,37 +223,23 @@ def forward(
     a hint). `cache`: a `KVCache` that keeps the keys and values of earlier calls
     (decoding one position at a time); masks then cover all the keys."""
     query, key, value, key_padding_mask, unbatched = self._batch_first(
-        query, key, value, key_padding_mask
+        query, key, value, key_padding_mask, cache
     )
-    if cache is not None and (self.bias_k is not None or self.add_zero_attn):
-        raise ValueError(
-            "a KVCache cannot be combined with add_bias_kv or add_zero_attn"
-        )
     B, L = query.shape[:2]
-    # a memory projected once
-    reuse = cache is not None and cache.static and len(cache) > 0
-    q, k, v = self.in_projection(query, *((None, None) if reuse else (key, value)))
-    # (B, H, L, D)
-    q = split_heads(q, self.num_heads)
-    k, v = (
-        (cache.k, cache.v)
-        if reuse
-        else (split_heads(k, self.num_heads), split_heads(v, self.num_heads))
-    )
-    if cache is not None and not reuse:
-        # (B, H, S, D), S = earlier + new
-        k, v = cache.update(k, v)
+    # (B, H, L, D), (B, H_kv, S, D): projected, split, through the cache
+    q, k, v = self._project(query, key, value, cache)
+    S = k.shape[-2]
+    # the new queries come after S - L cached keys (a memory: none)
+    offset = S - L if cache is not None and not cache.static else 0
     # True = may attend
-    mask = self._merge_masks(attn_mask, key_padding_mask, B, L, k.shape[-2])
-    offset = k.shape[-2] - L if cache is not None and not cache.static else 0
+    mask = self._merge_masks(attn_mask, key_padding_mask, B, L, S)
+    mask = combine_masks(L, S, mask, self.layer_mask(L, S, q))
     if is_causal and L == 1 and offset:
         # one new query after every cached key: the causal mask hides none of them
         is_causal = False
     if is_causal and (offset or self.bias_k is not None or self.add_zero_attn):
-        mask = combine_masks(
-            L, k.shape[-2], mask, is_causal=True, offset=offset, device=q.device
-        )
         # folded in, aligned to the end
+        mask = combine_masks(L, S, mask, is_causal=True, offset=offset, device=q.device)
         is_causal = False
     k, v, mask = self._extra_keys(k, v, mask)
     # (B, H, L, D), (B, H, L, S)
@@ -222,6 +250,49 @@ def forward(
     if unbatched:
         return out[0], None if weights is None else weights[0]
     return (out if self.batch_first else out.transpose(0, 1)), weights
+
+# %% ../nbs/05_multihead.ipynb #feec207a
+@patch
+def _project(
+    self: MultiHeadAttention, query: Tensor, key: Tensor, value: Tensor,
+    cache: KVCache | None,
+) -> tuple[Tensor, Tensor, Tensor]:
+    """`q (B, H, L, D)` and all the keys and values `(B, H_kv, S, D)`: projected, split
+    into heads, positions encoded, and through `cache` (S = cached + new)."""
+    # a memory projected once
+    reuse = cache is not None and cache.static and len(cache) > 0
+    q, k, v = self.in_projection(query, *((None, None) if reuse else (key, value)))
+    q = split_heads(q, self.num_heads)
+    if reuse:
+        return q, cache.k, cache.v
+    k, v = split_heads(k, self.num_kv_heads), split_heads(v, self.num_kv_heads)
+    # positions from the first new one on
+    q, k = self.encode_positions(q, k, 0 if cache is None else len(cache))
+    if cache is not None:
+        k, v = cache.update(k, v)
+    return q, k, v
+
+
+@patch
+def encode_positions(
+    self: MultiHeadAttention, q: Tensor, k: Tensor, start: int
+) -> tuple[Tensor, Tensor]:
+    """Queries `(B, H, L, D)` and keys `(B, H_kv, L, D)` of positions `start ..
+    start + L - 1`, before the cache: unchanged here; a subclass rotates them."""
+    return q, k
+
+
+@patch
+def layer_mask(self: MultiHeadAttention, L: int, S: int, q: Tensor) -> Tensor | None:
+    """A mask `(.., L, S)` this layer adds to every call (bool True = may attend, or
+    float) for `L` queries after `S - L` keys, on `q`'s device: none here."""
+    return None
+
+
+@patch
+def new_cache(self: MultiHeadAttention) -> KVCache:
+    "An empty cache of this layer's keys and values, for decoding."
+    return KVCache()
 
 # %% ../nbs/05_multihead.ipynb #5fe485d1
 class KVCache:
@@ -272,11 +343,15 @@ class KVCache:
 @patch
 def _batch_first(
     self: MultiHeadAttention, query: Tensor, key: Tensor, value: Tensor,
-    key_padding_mask: Tensor | None,
+    key_padding_mask: Tensor | None, cache: KVCache | None = None,
 ):
     """Check the inputs, return them as `(B, ·, ·)` (self-attention stays `query is key
     is value`) and if unbatched."""
-    shapes = f"query {_shape(query)}, key {_shape(key)}, value {_shape(value)}"
+    if cache is not None and (self.bias_k is not None or self.add_zero_attn):
+        raise ValueError(
+            "a KVCache cannot be combined with add_bias_kv or add_zero_attn"
+        )
+    shapes = f"query {shape_of(query)}, key {shape_of(key)}, value {shape_of(value)}"
     layout = "(B, L, ·)" if self.batch_first else "(L, B, ·)"
     if (
         query.dim() not in (2, 3)
@@ -317,7 +392,7 @@ def _batch_first(
         if key_padding_mask.shape != k.shape[:2]:
             raise ValueError(
                 f"key_padding_mask must be (B, S) = {tuple(k.shape[:2])}, got "
-                f"{_shape(key_padding_mask)}"
+                f"{shape_of(key_padding_mask)}"
             )
     return q, k, v, key_padding_mask, unbatched
 
@@ -348,7 +423,7 @@ def _merge_masks(
             raise ValueError(
                 f"attn_mask must be (L, S) = {(L, S)} or (B*num_heads, L, S) = "
                 f"{(B * H, L, S)}, "
-                f"got {_shape(attn_mask)}"
+                f"got {shape_of(attn_mask)}"
             )
         attn_mask = attn_mask.view(-1, H, L, S) if attn_mask.dim() == 3 else attn_mask
     # (B, 1, 1, S)

@@ -21,7 +21,7 @@ def _cell_types(cell: str):
     return _CELLS[cell]
 
 # %% auto #0
-__all__ = ['Encoder', 'Decoder', 'EncoderDecoder', 'Seq2Seq', 'count_parameters']
+__all__ = ['Encoder', 'Decoder', 'EncoderDecoder', 'Seq2Seq']
 
 # %% ../nbs/01_motivation.ipynb #b13f18f4
 class Encoder(nn.Module):
@@ -169,8 +169,3 @@ class Seq2Seq(EncoderDecoder):
         mask, its final state."""
         out, state = self.encoder(src, src_len)
         return out, length_mask(src_len, src.shape[1]), state
-
-
-def count_parameters(model: nn.Module) -> int:
-    "Number of trainable parameters."
-    return sum(p.numel() for p in model.parameters() if p.requires_grad)

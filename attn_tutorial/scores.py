@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .attention import _shape, attention_weights
+from .attention import attention_weights, shape_of
 
 # %% auto #0
 __all__ = ['SCORES', 'dot_scores', 'scaled_dot_scores', 'cosine_scores', 'DotScore', 'CosineScore', 'BilinearScore',
@@ -25,12 +25,12 @@ def _check_query_key(
     for role, t in (("query", query), ("key", key)):
         if t.dim() < 2:
             raise ValueError(
-                f"{name}: {role} must be (..., length, features), got shape {_shape(t)}"
+                f"{name}: {role} must be (..., length, features), got shape {shape_of(t)}"
             )
     if query_dim is None and query.shape[-1] != key.shape[-1]:
         raise ValueError(
             f"{name} needs query (..., L, E) and key (..., S, E) with the same E: "
-            f"query {_shape(query)}, key {_shape(key)}"
+            f"query {shape_of(query)}, key {shape_of(key)}"
         )
     if query_dim is not None and (query.shape[-1], key.shape[-1]) != (
         query_dim, key_dim,
@@ -38,14 +38,14 @@ def _check_query_key(
         raise ValueError(
             f"{name} was built for query (..., L, {query_dim}) and key "
             f"(..., S, {key_dim}), "
-            f"got query {_shape(query)}, key {_shape(key)}"
+            f"got query {shape_of(query)}, key {shape_of(key)}"
         )
     try:
         torch.broadcast_shapes(query.shape[:-2], key.shape[:-2])
     except RuntimeError:
         raise ValueError(
-            f"{name}: the batch dims (...) of query {_shape(query)} and "
-            f"key {_shape(key)} "
+            f"{name}: the batch dims (...) of query {shape_of(query)} and "
+            f"key {shape_of(key)} "
             f"do not broadcast"
         ) from None
 
@@ -178,7 +178,7 @@ class ScoreAttention(nn.Module):
         if value.dim() < 2 or key.dim() < 2 or key.shape[-2] != value.shape[-2]:
             raise ValueError(
                 f"key (..., S, Ek) and value (..., S, Ev) must have the same S: "
-                f"key {_shape(key)}, value {_shape(value)}"
+                f"key {shape_of(key)}, value {shape_of(value)}"
             )
         # (..., L, S)
         weights = attention_weights(self.score(query, key), attn_mask, is_causal)

@@ -3,33 +3,38 @@
 # %% ../nbs/93_search.ipynb #651ef966
 from __future__ import annotations
 
-from typing import NamedTuple, Protocol
+from typing import NamedTuple, Protocol, Sequence
 
 import torch
 from torch import Tensor
 
 from .data import BOS, EOS, PAD, map_tree
-from .multihead import KVCache
 
 # %% auto #0
-__all__ = ['Decoder', 'Decoded', 'next_log_probs', 'select', 'greedy', 'beam_search']
+__all__ = ['Decoder', 'Seq2SeqModel', 'Decoded', 'next_log_probs', 'select', 'filter_logits', 'next_token', 'decode', 'greedy',
+           'beams', 'beam_search']
 
 # %% ../nbs/93_search.ipynb #333ea8ee
 class Decoder(Protocol):
-    """What a sequence-to-sequence model offers the searches:
+    """What a model offers the searches:
 
     - `encode(src, src_len) -> memory`: the source, encoded once (tensors batch
-      first, in any tuple or dict);
+      first, in any tuple or dict); a decoder-only model has none (memory None);
     - `start(memory, use_cache=True) -> state`: the decoder's state before the first
       token;
     - `step(prefix (B, t), state, memory, need_weights=False) -> (logits (B, V),
       state, weights (B, S) or None)`: the next token's logits after `prefix`
-      (`<bos>` and the tokens so far), and where it attended.
+      (`<bos>` or the prompt, and the tokens so far), and where it attended.
     """
 
-    def encode(self, src: Tensor, src_len: Tensor): ...
     def start(self, memory, use_cache: bool = True): ...
     def step(self, prefix: Tensor, state, memory, need_weights: bool = False): ...
+
+
+class Seq2SeqModel(Decoder, Protocol):
+    "A `Decoder` with a source to encode: what `greedy` and `beam_search` decode."
+
+    def encode(self, src: Tensor, src_len: Tensor): ...
 
 
 class Decoded(NamedTuple):
@@ -42,95 +47,156 @@ class Decoded(NamedTuple):
     weights: Tensor | None = None
 
 
-def next_log_probs(logits: Tensor) -> Tensor:
-    """Log-probabilities `(..., V)` of the next token, `<pad>` and `<bos>` excluded: no
-    search generates them."""
-    never = torch.tensor([PAD, BOS], device=logits.device)
-    return torch.log_softmax(logits.index_fill(-1, never, float("-inf")), dim=-1)
+def next_log_probs(logits: Tensor, never: Sequence[int] = (PAD, BOS)) -> Tensor:
+    """Log-probabilities `(..., V)` of the next token, the tokens `never` excluded
+    (by default `<pad>` and `<bos>`: no search generates them)."""
+    return torch.log_softmax(_exclude(logits, never), dim=-1)
+
+
+def _exclude(logits: Tensor, never: Sequence[int]) -> Tensor:
+    if not len(never):
+        return logits
+    never_t = torch.tensor(list(never), device=logits.device)
+    return logits.index_fill(-1, never_t, float("-inf"))
 
 
 def select(tree, index: Tensor):
-    """Rows `index` of every tensor and KV cache in `tree` (tuples, lists, dicts): the
-    beams follow their origin."""
+    """Rows `index` of every tensor and cache (anything with `reorder(index)`) in
+    `tree` (tuples, lists, dicts): the beams follow their origin."""
     def rows(leaf):
-        if isinstance(leaf, KVCache):
+        if callable(getattr(leaf, "reorder", None)):
             leaf.reorder(index)
         return leaf[index] if isinstance(leaf, Tensor) else leaf
 
     return map_tree(rows, tree)
 
+# %% ../nbs/93_search.ipynb #5f9a1fd9
+def filter_logits(
+    logits: Tensor, top_k: int | None = None, top_p: float | None = None
+) -> Tensor:
+    """`logits (B, V)` with `-inf` outside the `top_k` largest (ties kept) and outside
+    the nucleus: the fewest most probable tokens whose probabilities add up to at
+    least `top_p`. The most probable token always stays."""
+    if top_k is not None:
+        kth = logits.topk(min(top_k, logits.shape[-1]), dim=-1).values[..., -1:]
+        logits = logits.masked_fill(logits < kth, float("-inf"))
+    if top_p is not None:
+        sorted_logits, order = logits.sort(dim=-1, descending=True)
+        probs = sorted_logits.softmax(-1)
+        # outside: the more probable tokens before it already reach top_p
+        outside = probs.cumsum(-1) - probs >= top_p
+        outside[..., 0] = False
+        logits = logits.masked_fill(outside.scatter(-1, order, outside), float("-inf"))
+    return logits
+
+
+def next_token(
+    logits: Tensor, do_sample: bool = False, temperature: float = 1.0,
+    top_k: int | None = None, top_p: float | None = None,
+    generator: torch.Generator | None = None,
+) -> Tensor:
+    """The next token `(B, 1)` from the last position's `logits (B, V)`: the most
+    probable one (greedy), or with `do_sample` a draw from `softmax(logits /
+    temperature)` restricted by `filter_logits`."""
+    if not do_sample:
+        return logits.argmax(-1, keepdim=True)
+    probs = filter_logits(logits / temperature, top_k, top_p).softmax(-1)
+    return torch.multinomial(probs, 1, generator=generator)
+
+
+def _check_sampling(steps: int, temperature: float, top_k, top_p) -> None:
+    if steps < 0 or temperature <= 0:
+        raise ValueError(
+            f"need steps (max_new_tokens) >= 0 and temperature > 0, got {steps} and "
+            f"{temperature}"
+        )
+    if (top_k is not None and top_k < 1) or (top_p is not None and not 0 < top_p <= 1):
+        raise ValueError(f"need top_k >= 1 and 0 < top_p <= 1, got {top_k}, {top_p}")
+
 # %% ../nbs/93_search.ipynb #54ad82f7
 @torch.no_grad()
-def greedy(
-    model: Decoder, src: Tensor, src_len: Tensor, steps: int, eos: int | None = EOS,
-    use_cache: bool = True, need_weights: bool = False,
+def decode(
+    model: Decoder, prefix: Tensor, steps: int, memory=None, *, eos: int | None = None,
+    pad: int = PAD, never: Sequence[int] = (), use_cache: bool = True,
+    need_weights: bool = False, do_sample: bool = False, temperature: float = 1.0,
+    top_k: int | None = None, top_p: float | None = None,
+    generator: torch.Generator | None = None,
 ) -> Decoded:
-    """Greedy decoding: at each of `steps` steps, feed back the most probable next
-    token. A sequence ends at its first `eos` (`<pad>` after it; its log-probability
-    sums up to and including `eos`). `use_cache=False` asks the model to recompute
-    the decoder over the whole prefix at every step (a check of its cache)."""
-    memory = model.encode(src, src_len)
+    """The one decoding loop: `steps` times, the model's logits after `prefix (B, t)`,
+    a token chosen by `next_token` (greedy, or a draw with `do_sample`), fed back. A
+    sequence ends at its first `eos` (`pad` after it; its log-probability, under the
+    model, sums up to and including `eos`); `never`: tokens not generated.
+    `use_cache=False` asks the model to recompute the whole prefix every step."""
+    _check_sampling(steps, temperature, top_k, top_p)
     state = model.start(memory, use_cache=use_cache)
-    B = src.shape[0]
-    prefix = torch.full((B, 1), BOS, dtype=torch.long, device=src.device)
-    # summed in float64
-    total = torch.zeros(B, dtype=torch.float64, device=src.device)
-    done = torch.zeros(B, dtype=torch.bool, device=src.device)
+    B, dev, t0 = prefix.shape[0], prefix.device, prefix.shape[1]
+    total = torch.zeros(B, dtype=torch.float64, device=dev)  # summed in float64
+    done = torch.zeros(B, dtype=torch.bool, device=dev)
     weights = []
     for _ in range(steps):
         logits, state, w = model.step(prefix, state, memory, need_weights=need_weights)
-        best, token = next_log_probs(logits).max(-1)
-        total += best.masked_fill(done, 0.0).double()
-        token = token.masked_fill(done, PAD)
+        logits = _exclude(logits, never)
+        token = next_token(logits, do_sample, temperature, top_k, top_p, generator)
+        logp = torch.log_softmax(logits, -1).gather(-1, token)[:, 0]
+        total += logp.masked_fill(done, 0.0).double()
+        token = token[:, 0].masked_fill(done, pad)
         if eos is not None:
             done |= token == eos
         prefix = torch.cat([prefix, token[:, None]], dim=1)
         weights.append(w)
-    w = (
-        torch.stack(weights, 1)
-        if need_weights and steps and weights[0] is not None
-        else None
+    kept = need_weights and steps and weights[0] is not None
+    return Decoded(
+        prefix[:, t0:], total.float(), torch.stack(weights, 1) if kept else None
     )
-    return Decoded(prefix[:, 1:], total.float(), w)
+
+
+def _bos(src: Tensor, K: int = 1) -> Tensor:
+    "`(B * K, 1)` of `<bos>`: where a sequence-to-sequence model's output starts."
+    return torch.full((src.shape[0] * K, 1), BOS, dtype=torch.long, device=src.device)
+
+
+def greedy(
+    model: Seq2SeqModel, src: Tensor, src_len: Tensor, steps: int, eos: int | None = EOS,
+    use_cache: bool = True, need_weights: bool = False,
+) -> Decoded:
+    """Greedy decoding of a sequence-to-sequence model (`decode` from `<bos>`, which
+    with `<pad>` is never generated): the most probable next token at each of
+    `steps` steps, a sequence ending at its first `eos`."""
+    memory = model.encode(src, src_len)
+    return decode(
+        model, _bos(src), steps, memory, eos=eos, never=(PAD, BOS),
+        use_cache=use_cache, need_weights=need_weights,
+    )
 
 # %% ../nbs/93_search.ipynb #2a35e5b8
 @torch.no_grad()
-def beam_search(
-    model: Decoder, src: Tensor, src_len: Tensor, steps: int, beam_size: int = 4,
-    eos: int | None = EOS, length_penalty: float = 0.0, need_weights: bool = False,
+def beams(
+    model: Decoder, prefix: Tensor, steps: int, memory=None, *, beam_size: int = 4,
+    eos: int | None = None, pad: int = PAD, never: Sequence[int] = (),
+    length_penalty: float = 0.0, need_weights: bool = False,
 ) -> Decoded:
-    """Beam search with `beam_size` beams per example -> the finished sequence of
-    highest `log_prob / length ** length_penalty` (0: the most probable), never
-    ranked below greedy's."""
+    """Beam search from `prefix (B, t)` with `beam_size` beams per row (`memory`'s rows
+    repeated to match) -> the finished sequence of highest `log_prob / length **
+    length_penalty` (0: the most probable), never ranked below greedy's."""
     if beam_size < 1:
         raise ValueError(f"beam_size must be >= 1, got {beam_size}")
-    found = greedy(model, src, src_len, steps, eos, need_weights=need_weights)
+    kw = dict(eos=eos, pad=pad, never=never, need_weights=need_weights)
+    found = decode(model, prefix, steps, memory, **kw)
     if steps == 0 or beam_size == 1:
         return found
-    B, K, dev = src.shape[0], beam_size, src.device
-    memory = select(
-        model.encode(src, src_len), torch.arange(B, device=dev).repeat_interleave(K)
-    )
+    B, K, dev, t0 = prefix.shape[0], beam_size, prefix.device, prefix.shape[1]
+    rows = torch.arange(B, device=dev).repeat_interleave(K)
+    memory, prefix = select(memory, rows), prefix[rows]
     state = model.start(memory)
-    prefix = torch.full((B * K, 1), BOS, dtype=torch.long, device=dev)
     scores = torch.full((B, K), float("-inf"), device=dev)
-    # one live prefix to start from
-    scores[:, 0] = 0.0
+    scores[:, 0] = 0.0  # one live prefix to start from
     done = torch.zeros(B, K, dtype=torch.bool, device=dev)
     length = torch.zeros(B, K, device=dev)
     history = None
     for _ in range(steps):
         logits, state, w = model.step(prefix, state, memory, need_weights=need_weights)
-        logp = next_log_probs(logits.float()).view(B, K, -1)
-        V = logp.shape[-1]
-        only_pad = torch.full((V,), float("-inf"), device=dev)
-        only_pad[PAD] = 0.0
-        # a finished prefix goes on with <pad> only
-        logp = torch.where(done[..., None], only_pad, logp)
-        scores, idx = (scores[..., None] + logp).view(B, K * V).topk(K, dim=-1)
-        # the rows they came from
-        origin = (idx // V + torch.arange(B, device=dev)[:, None] * K).view(-1)
-        token = (idx % V).view(-1)
+        logp = next_log_probs(logits.float(), never).view(B, K, -1)
+        scores, origin, token = _extend(scores, logp, done, pad)
         state = select(state, origin)
         prefix = torch.cat([prefix[origin], token[:, None]], 1)
         if need_weights:
@@ -141,17 +207,46 @@ def beam_search(
         was_done = done.view(-1)[origin]
         # <eos> counts, <pad> not
         length = (length.view(-1)[origin] + (~was_done).float()).view(B, K)
-        done = was_done.view(B, K) | (
-            (token == eos).view(B, K) if eos is not None else False
-        )
+        ended = (token == eos).view(B, K) if eos is not None else False
+        done = was_done.view(B, K) | ended
         if done.all():
             break
-    return _best(found, prefix[:, 1:], scores, length, history, steps, length_penalty)
+    kept = (prefix[:, t0:], scores, length, history)
+    return _best(found, *kept, steps, length_penalty, eos, pad)
+
+# %% ../nbs/93_search.ipynb #87944ea4
+def _extend(
+    scores: Tensor, logp: Tensor, done: Tensor, pad: int
+) -> tuple[Tensor, Tensor, Tensor]:
+    """The best `K` extensions of `B x K` beams by total log-probability: their
+    `scores (B, K)`, the rows they came from `(B*K,)` and their tokens `(B*K,)`."""
+    B, K, V = logp.shape
+    only_pad = torch.full((V,), float("-inf"), device=logp.device)
+    only_pad[pad] = 0.0
+    # a finished prefix goes on with <pad> only
+    logp = torch.where(done[..., None], only_pad, logp)
+    scores, idx = (scores[..., None] + logp).view(B, K * V).topk(K, dim=-1)
+    origin = (idx // V + torch.arange(B, device=logp.device)[:, None] * K).view(-1)
+    return scores, origin, (idx % V).view(-1)
+
+
+def beam_search(
+    model: Seq2SeqModel, src: Tensor, src_len: Tensor, steps: int, beam_size: int = 4,
+    eos: int | None = EOS, length_penalty: float = 0.0, need_weights: bool = False,
+) -> Decoded:
+    """Beam search of a sequence-to-sequence model (`beams` from `<bos>`; `<pad>` and
+    `<bos>` never generated)."""
+    return beams(
+        model, _bos(src), steps, model.encode(src, src_len), beam_size=beam_size,
+        eos=eos, never=(PAD, BOS), length_penalty=length_penalty,
+        need_weights=need_weights,
+    )
 
 # %% ../nbs/93_search.ipynb #4694f0b9
 def _best(
     greedy_found: Decoded, tokens: Tensor, scores: Tensor, length: Tensor,
-    history: Tensor | None, steps: int, length_penalty: float,
+    history: Tensor | None, steps: int, length_penalty: float, eos: int | None,
+    pad: int,
 ) -> Decoded:
     """The best beam of each example by `log_prob / length ** length_penalty`, or
     greedy's if it ranks higher."""
@@ -160,9 +255,9 @@ def _best(
     best = rank.argmax(-1)
     rows = torch.arange(B, device=scores.device) * K + best
     batch = torch.arange(B, device=scores.device)
-    out = torch.full((B, steps), PAD, dtype=torch.long, device=tokens.device)
+    out = torch.full((B, steps), pad, dtype=torch.long, device=tokens.device)
     out[:, : tokens.shape[1]] = tokens[rows]
-    g_length = (greedy_found.tokens != PAD).sum(-1).clamp_min(1).to(scores.dtype)
+    g_length = _length(greedy_found.tokens, eos).clamp_min(1).to(scores.dtype)
     keep = greedy_found.log_prob / g_length**length_penalty >= rank[batch, best]
     out[keep] = greedy_found.tokens[keep]
     log_prob = torch.where(keep, greedy_found.log_prob, scores[batch, best])
@@ -172,3 +267,11 @@ def _best(
         weights[:, : history.shape[1]] = history[rows]
         weights[keep] = greedy_found.weights[keep]
     return Decoded(out, log_prob, weights)
+
+
+def _length(tokens: Tensor, eos: int | None) -> Tensor:
+    "Tokens `(B, T)` up to and including each row's first `eos`: `(B,)`."
+    if eos is None:
+        return torch.full(tokens.shape[:1], tokens.shape[1], device=tokens.device)
+    at = (tokens == eos).long()
+    return ((at.cumsum(-1) - at) == 0).sum(-1)

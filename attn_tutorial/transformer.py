@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from fastcore.basics import patch
 from torch import Tensor, nn
 
-from .attention import _shape, length_mask
+from .attention import length_mask, shape_of
 from .multihead import KVCache, MultiHeadAttention
 
 # %% auto #0
@@ -149,7 +149,7 @@ def _check_width(x: Tensor, name: str, d_model: int) -> None:
         raise ValueError(
             f"{name} must be (length, batch, d_model={d_model}), or batch "
             "first, or unbatched "
-            f"(length, d_model), got {_shape(x)}"
+            f"(length, d_model), got {shape_of(x)}"
         )
 
 
@@ -292,8 +292,8 @@ def _check_source(src: Tensor, src_len: Tensor) -> None:
     "`src (B, S)` and `src_len (B,)` with lengths in `[1, S]`, or a ValueError."
     if src.dim() != 2 or src_len.shape != src.shape[:1]:
         raise ValueError(
-            f"src must be (B, S) and src_len (B,), got src {_shape(src)}, src_len "
-            f"{_shape(src_len)}"
+            f"src must be (B, S) and src_len (B,), got src {shape_of(src)}, src_len "
+            f"{shape_of(src_len)}"
         )
     if (
         len(src_len)
@@ -331,8 +331,8 @@ def decode(
     `tgt_in` continues the `offset` positions decoded so far."""
     if tgt_in.dim() != 2 or tgt_in.shape[0] != memory.shape[0]:
         raise ValueError(
-            f"tgt_in must be (B, T) with the batch of src: tgt_in {_shape(tgt_in)}, "
-            f"memory {_shape(memory)}"
+            f"tgt_in must be (B, T) with the batch of src: tgt_in {shape_of(tgt_in)}, "
+            f"memory {shape_of(memory)}"
         )
     x, weights = self._embed(tgt_in, self.tgt_emb, self.tgt_pos, offset), []
     for i, layer in enumerate(self.decoder):

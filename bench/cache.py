@@ -1,7 +1,7 @@
 """Benchmark: the key/value cache of a windowed model while it generates. A small Mistral (random weights, window
 128) generates greedily with `transformers`' `generate` (its sliding-window DynamicCache) and with the same weights
-copied into `attn_tutorial.modern.Llama` (`Llama.from_hf`), once with the `RollingKVCache` that `generate` gives a
-windowed model and once with a plain `KVCache` that keeps every position, in one run:
+copied into the book's `GPT` (`GPT.from_hf`, a Llama-family configuration), once with the `RollingKVCache` that
+`generate` gives a windowed layer and once with a plain `KVCache` that keeps every position, in one run:
 
 - bytes the cache holds after the prompt and N new tokens (N = 128 .. 2048), for all three;
 - generation time per token (median of 3), for all three;
@@ -24,7 +24,7 @@ import transformers
 
 from attn_tutorial.book import provenance
 from attn_tutorial.measure import median_time
-from attn_tutorial.modern import Llama
+from attn_tutorial.gpt import GPT
 from attn_tutorial.multihead import KVCache
 
 WINDOW, PROMPT = 128, 8
@@ -51,7 +51,7 @@ def ours(model, prompt, n, full: bool):
     made = []
 
     def new_caches():
-        made[:] = [KVCache() for _ in model.h] if full else Llama.new_caches(model)
+        made[:] = [KVCache() for _ in model.h] if full else GPT.new_caches(model)
         return made
 
     model.new_caches = new_caches  # the instance's, so that we can read the caches afterwards
@@ -69,10 +69,10 @@ def main(argv=None) -> dict:
     hf64 = tiny_mistral(torch.float64)
     prompt = torch.randint(512, (1, PROMPT), generator=torch.Generator().manual_seed(0))
     want, _ = theirs(hf64, prompt, 200)
-    equal64 = bool(torch.equal(ours(Llama.from_hf(hf64), prompt, 200, full=False)[0], want))
+    equal64 = bool(torch.equal(ours(GPT.from_hf(hf64), prompt, 200, full=False)[0], want))
     print(f"float64, window {WINDOW}, 200 tokens: our tokens equal transformers': {equal64}")
     hf = tiny_mistral(torch.float32)
-    model = Llama.from_hf(hf)
+    model = GPT.from_hf(hf)
     runs = {
         "transformers generate (sliding-window cache)": lambda n: theirs(hf, prompt, n),
         "ours, RollingKVCache": lambda n: ours(model, prompt, n, full=False),

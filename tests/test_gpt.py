@@ -1,18 +1,15 @@
 """attn_tutorial.gpt: GPT-2 exactly (against Hugging Face `transformers`, a test-only dependency, on tiny random
-configurations: nothing downloads), generation with and without the key/value cache, sampling, and errors."""
+configurations: nothing downloads), generation with and without the key/value cache, sampling, beam search and
+an end token (through the book's one decoding loop, `attn_tutorial.search`), one model class for every family,
+and errors. The long-run program is tested in test_train_gpt.py."""
 from __future__ import annotations
-
-import json
-import math
-import random
-import time
 
 import pytest
 import torch
-import torch.distributed as dist
-import torch.multiprocessing as mp
 
-from attn_tutorial.gpt import GPT, filter_logits, next_token, text_batches, windows
+from attn_tutorial.gpt import GPT, GPTConfig, text_batches, windows
+from attn_tutorial.multihead import MultiHeadAttention
+from attn_tutorial.search import filter_logits, next_token
 
 V, POSITIONS = 50, 32
 
@@ -96,7 +93,7 @@ def test_filter_logits():
 
 def test_causal_and_cached_forward():
     torch.manual_seed(0)
-    gpt = GPT(V, n_positions=16, n_embd=16, n_layer=2, n_head=4).eval()
+    gpt = GPT(vocab_size=V, n_positions=16, n_embd=16, n_layer=2, n_head=4).eval()
     idx = torch.randint(0, V, (2, 16))
     full = gpt(idx)
     changed = idx.clone()
@@ -116,9 +113,10 @@ def test_dropout_where_gpt2_has_it():
     copy = GPT.from_hf(transformers.GPT2LMHeadModel(config))
     block = copy.h[0]
     assert block.attn.dropout == 0.3 and block.drop.p == block.mlp.drop.p == copy.drop.p == 0.1
-    same = GPT(V, 16, 16, 1, 2, dropout=0.2).h[0]
+    same = GPT(vocab_size=V, n_positions=16, n_embd=16, n_layer=1, n_head=2, dropout=0.2).h[0]
     assert same.attn.dropout == same.drop.p == 0.2                  # one rate for both unless told
-    apart = GPT(V, 16, 16, 1, 2, dropout=0.2, attn_dropout=0.0)
+    apart = GPT(GPTConfig(vocab_size=V, n_positions=16, n_embd=16, n_layer=1, n_head=2, dropout=0.2,
+                           attn_dropout=0.0))
     assert apart.h[0].attn.dropout == 0.0 and apart.h[0].drop.p == 0.2
     # in training, residual dropout alone makes two passes differ; in eval mode they agree
     idx = prompts(2, 8)
@@ -128,14 +126,14 @@ def test_dropout_where_gpt2_has_it():
 
 
 def test_ladder_switches():
-    plain = GPT(V, 16, 16, 1, 2, mlp=False, residual=False)
+    plain = GPT(vocab_size=V, n_positions=16, n_embd=16, n_layer=1, n_head=2, mlp=False, residual=False)
     assert plain.ln_f is None and plain.h[0].ln_1 is None and plain.h[0].mlp is None
     assert not any("ln_" in name for name, _ in plain.named_parameters())
     assert plain(torch.zeros(1, 4, dtype=torch.long)).shape == (1, 4, V)
 
 
 def test_errors_name_the_shapes():
-    gpt = GPT(V, n_positions=8, n_embd=16, n_layer=1, n_head=2)
+    gpt = GPT(vocab_size=V, n_positions=8, n_embd=16, n_layer=1, n_head=2)
     with pytest.raises(ValueError, match=r"idx \(1, 9\) needs 9 positions.*n_positions=8"):
         gpt(torch.zeros(1, 9, dtype=torch.long))
     with pytest.raises(ValueError, match=r"needs 10 positions"):
@@ -150,8 +148,14 @@ def test_errors_name_the_shapes():
         gpt.generate(torch.zeros(1, 2, dtype=torch.long), 2, do_sample=True, top_p=0)
     with pytest.raises(ValueError, match="one KVCache per layer"):
         gpt(torch.zeros(1, 2, dtype=torch.long), [])
-    with pytest.raises(ValueError, match="copies a GPT2LMHeadModel"):
+    with pytest.raises(ValueError, match="copies a causal language model.*GPT2LMHeadModel.*got Linear"):
         GPT.from_hf(torch.nn.Linear(2, 2))
+    with pytest.raises(ValueError, match=r"takes a configuration.*GPT\(vocab_size=65"):
+        GPT(V)                                                         # a size where a configuration goes
+    with pytest.raises(ValueError, match="takes a configuration"):
+        GPT(GPTConfig(vocab_size=V), n_layer=2)                        # a configuration and settings besides
+    with pytest.raises(ValueError, match="beam_size must be >= 1"):
+        gpt.generate(torch.zeros(1, 2, dtype=torch.long), 2, num_beams=0)
     with pytest.raises(ValueError, match="too short"):
         text_batches(torch.zeros(4, dtype=torch.long), 4, 2)
 
@@ -171,79 +175,34 @@ def test_the_library_does_not_import_transformers():
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
-TINY = "--context 48 --n-embd 16 --layers 1 --heads 2 --batch-size 4 --no-progress".split()
+
+@pytest.mark.parametrize("num_beams", [2, 4])
+def test_beam_search_equals_hugging_face(hf, ours, num_beams):
+    "The book's one beam search, used by a decoder-only model: Hugging Face's beams, token for token."
+    idx = prompts(2, 4)
+    theirs = hf.generate(idx, attention_mask=torch.ones_like(idx), do_sample=False, num_beams=num_beams,
+                         max_new_tokens=12, early_stopping=True)
+    assert torch.equal(ours.generate(idx, 12, num_beams=num_beams), theirs)
+    assert torch.equal(ours.generate(idx, 12, num_beams=1), ours.generate(idx, 12))
 
 
-def test_the_long_run_script_writes_results_samples_and_weights(tmp_path):
-    from attn_tutorial.gpt import Vocab, SPECIALS, main
-
-    results = tmp_path / "new" / "run.json"                            # the folder is made
-    r = main(TINY + ["--steps", "7", "--eval-every", "3", "--results", str(results), "--out", str(tmp_path / "w")])
-    saved = json.loads(results.read_text())
-    assert saved["steps"] == 7 and [c["step"] for c in saved["curve"]] == [3, 6, 7]
-    assert saved["final_valid_loss"] == saved["curve"][-1]["valid_loss"] == r["final_valid_loss"]
-    assert saved["provenance"]["command"].startswith("python -m attn_tutorial.gpt --context 48")
-    assert set(saved["samples"]) == {"greedy", "temperature 0.8", "top-k 10", "top-p 0.9"}
-    kept = torch.load(tmp_path / "w" / "gpt.pt")
-    vocab = Vocab(kept["vocab"][len(SPECIALS):])
-    # the held-out play's first words, continued to the context's end (or an <eos>)
-    assert all(t.startswith("If music be the food of love, ") and len(t) <= 48 for t in saved["samples"].values())
-    # 7 steps of a tiny model already beat a uniform guess over the characters
-    assert r["final_valid_loss"] < math.log(len(vocab))
-    model = GPT(len(kept["vocab"]), 48, 16, 1, 2)
-    model.load_state_dict(kept["state"])                               # the weights are the whole model
+def test_generation_ends_at_the_end_token_as_hugging_face(hf, ours):
+    idx = prompts(3, 4)
+    free = ours.generate(idx, 20)
+    eos = int(free[0, 7])                                              # a token the first row writes
+    theirs = hf.generate(idx, attention_mask=torch.ones_like(idx), do_sample=False, max_new_tokens=20,
+                         eos_token_id=eos, pad_token_id=eos)
+    mine = ours.generate(idx, 20, eos_token_id=eos)
+    # Hugging Face stops when every row has ended; after its end a row holds only the end token
+    assert torch.equal(mine[:, : theirs.shape[1]], theirs) and (mine[:, theirs.shape[1]:] == eos).all()
+    first = (mine[0, 4:] == eos).nonzero()[0].item() + 4
+    assert first <= 7 and (mine[0, first:] == eos).all() and torch.equal(mine[0, :first], free[0, :first])
 
 
-def test_a_timed_run_stops_on_time_and_its_schedule_follows_the_clock(tmp_path):
-    from attn_tutorial.gpt import _clock_schedule, main
-
-    r = main(TINY + ["--minutes", "0.04", "--eval-every", "1000", "--results", str(tmp_path / "r.json"),
-                     "--out", str(tmp_path)])
-    # it stops at the first step past the time (then measures the final weights once)
-    assert r["steps"] > 10 and 2.4 <= r["train_seconds"] < 2.4 + 10
-    fresh = _clock_schedule(60.0, warmup=4, device="cpu")
-    assert fresh(0) == pytest.approx(0.25, abs=1e-3) and fresh(9) == pytest.approx(1.0, abs=1e-3)
-    over = _clock_schedule(0.05, warmup=4, device="cpu")
-    time.sleep(0.06)
-    assert over(9) == 0.0                                              # the end of the time is the end of the cosine
-
-
-def _clock_on_two_processes(rank, init, out):
-    import attn_tutorial.gpt as gpt
-
-    class Clock:                                                       # the second process's clock runs 30 s ahead
-        perf_counter = staticmethod(lambda: time.perf_counter() + 30.0 * rank)
-
-    dist.init_process_group("gloo", init_method=init, rank=rank, world_size=2)
-    factor = gpt._clock_schedule(60.0, warmup=1, device="cpu")
-    gpt.time = Clock                                                   # from the first call on
-    torch.save(factor(5), f"{out}.{rank}")
-    dist.destroy_process_group()
-
-
-def test_under_torch_distributed_every_process_takes_the_first_process_clock(tmp_path):
-    mp.spawn(_clock_on_two_processes, args=(f"file://{tmp_path / 'init'}", str(tmp_path / "f")), nprocs=2)
-    first, second = (torch.load(tmp_path / f"f.{r}") for r in (0, 1))
-    # one factor for both: the first process's, near the start of the 60-s run (about 1), not the second's own,
-    # half-way (0.5); only a first process 15 s late could bring it down to the threshold
-    assert first == second > 0.5 * (1 + math.cos(math.pi * 0.25))
-
-
-def test_more_plays_hold_twelfth_night_out_and_weight_decay_reaches_the_optimizer(tmp_path, monkeypatch):
-    import attn_tutorial.gpt as gpt
-    import attn_tutorial.train as train
-
-    train_text, more, valid = (gpt.load_text(s) for s in ("train", "more_plays", "valid"))
-    assert len(more) > 3 * len(train_text)                             # the long run's extra text
-    seen = train_text + more
-    rng = random.Random(0)
-    starts = [rng.randrange(len(valid) - 80) for _ in range(200)]
-    # no stretch of 80 characters of the held-out play occurs in any training text
-    assert not [s for s in starts if valid[s:s + 80] in seen]
-    made = []
-    monkeypatch.setattr(train, "_optimizer", lambda *a: made.append(a) or torch.optim.Adam(a[0].parameters()))
-    r = gpt.main(TINY + ["--steps", "2", "--more-plays", "--weight-decay", "0.1",
-                         "--results", str(tmp_path / "r.json"), "--out", str(tmp_path)])
-    assert r["train_chars"] == len(train_text) + 1 + len(more) and made[0][3] == 0.1
-    with pytest.raises(ValueError, match="no split 'test'"):
-        gpt.load_text("test")
+def test_one_model_class_for_every_family(hf, ours):
+    "GPT-2 is a GPT of GPTConfig; every attention in it is the book's MultiHeadAttention."
+    assert isinstance(ours.config, GPTConfig) and ours.config.n_layer == 2
+    attentions = [m for m in ours.modules() if "attention" in type(m).__name__.lower()]
+    assert attentions == [block.attn for block in ours.h]
+    assert all(type(a) is MultiHeadAttention for a in attentions)
+    assert GPT(GPTConfig(vocab_size=V)).config == GPT(vocab_size=V).config

@@ -86,7 +86,7 @@ def test_repeat_losses_average_exactly_the_copies():
 @pytest.fixture
 def gpt():
     torch.manual_seed(0)
-    return GPT(17, n_positions=24, n_embd=16, n_layer=2, n_head=4, mlp=False).double().eval()
+    return GPT(vocab_size=17, n_positions=24, n_embd=16, n_layer=2, n_head=4, mlp=False).double().eval()
 
 
 def test_attention_maps_are_the_layers_own_weights(gpt):

@@ -81,12 +81,25 @@ def test_grad_times_input_is_a_first_order_effect(model):
             assert abs(attr[j]) > 1e-3 and abs(finite - attr[j].item()) < 0.05 * abs(attr).max().item()
 
 
-def test_edit_attention_on_a_gpt_zeroes_a_head_exactly():
-    "In a GPT (`h[i].attn`): the identity edit changes nothing; zeroing head 1's weights is zeroing its output."
+def _gpt2():
     from attn_tutorial.gpt import GPT
 
+    return GPT(vocab_size=11, n_positions=8, n_embd=8, n_layer=2, n_head=2)
+
+
+def _llama():
+    "A Llama with grouped-query heads, RoPE and a window: edits act after its rotation and its mask."
+    from attn_tutorial.gpt import GPT
+    from attn_tutorial.modern import LlamaConfig
+
+    return GPT(LlamaConfig(vocab_size=11, n_positions=8, n_embd=8, n_layer=2, n_head=2, n_kv_head=1, window=3))
+
+
+@pytest.mark.parametrize("make", [_gpt2, _llama])
+def test_edit_attention_on_a_gpt_of_every_family_zeroes_a_head_exactly(make):
+    "In a GPT (`h[i].attn`): the identity edit changes nothing; zeroing head 1's weights is zeroing its output."
     torch.manual_seed(0)
-    gpt = GPT(11, n_positions=8, n_embd=8, n_layer=2, n_head=2).double().eval()
+    gpt = make().double().eval()
     idx = torch.randint(11, (3, 8))
     base, original = gpt(idx), gpt.h[1].attn
     with edit_attention(gpt, 1, lambda w: w):
@@ -97,11 +110,21 @@ def test_edit_attention_on_a_gpt_zeroes_a_head_exactly():
         w[:, 1] = 0
         return w
 
-    out_proj_in = []
+    out_proj_in, seen = [], []
     with edit_attention(gpt, 1, zero_head) as m:
-        m.h[1].attn.out_proj.register_forward_pre_hook(lambda mod, a: out_proj_in.append(a[0]))
+        hook = m.h[1].attn.out_proj.register_forward_pre_hook(lambda mod, a: out_proj_in.append(a[0]))
+        with edit_attention(gpt, 1, lambda w: seen.append(w) or w):   # nested: the inner edit, then back
+            gpt(idx)
         ablated = m(idx)
+        hook.remove()
     assert gpt.h[1].attn is original and (ablated - base).abs().max() > 1e-6
-    # what the edited copy's out_proj saw, the heads side by side: head 1's features are 0, head 0's are not
-    x = out_proj_in[0]                                                   # (B, T, E = 2 heads x 4)
+    assert "attend" not in vars(original) and torch.equal(gpt(idx), base)   # the class's own step again
+    # what out_proj saw, the heads side by side: head 1's features are 0, head 0's are not
+    x = out_proj_in[-1]                                                  # (B, T, E = 2 heads x 4)
     assert x[..., 4:].abs().max() == 0 and x[..., :4].abs().max() > 0
+    # the weights the edits see are the layer's own: causal (and within the window, in the Llama)
+    w = seen[0]
+    assert w.shape == (3, 2, 8, 8) and (w.triu(1) == 0).all()
+    window = getattr(original, "window", None)
+    if window:
+        assert (w.tril(-window) == 0).all()

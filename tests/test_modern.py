@@ -1,20 +1,37 @@
 """attn_tutorial.modern: RoPE's scores depend only on distance and its two layouts are one rotation, ALiBi's
 slopes are the paper's, the window is a band of the causal mask, grouped-query attention is multi-head
-attention with repeated key/value heads, and `Llama.from_hf` copies transformers' Llama and Mistral (logits
-within 1e-6 in float64, since Hugging Face computes RoPE and RMSNorm in float32; greedy tokens equal with and
-without the cache)."""
+attention with repeated key/value heads, a Llama is a `GPT` of `LlamaConfig` whose attention is the book's
+`MultiHeadAttention`, and `GPT.from_hf` copies transformers' Llama and Mistral (logits within 1e-6 in float64,
+since Hugging Face computes RoPE and RMSNorm in float32; greedy tokens equal with and without the cache).
+`transformers` is needed only by the tests that take its fixture."""
 from __future__ import annotations
 
 import pytest
 import torch
 
+from attn_tutorial.gpt import GPT
 from attn_tutorial.modern import (
-    Llama, RMSNorm, SelfAttention, alibi_bias, alibi_slopes, apply_rope,
+    LlamaAttention, LlamaConfig, RMSNorm, alibi_bias, alibi_slopes, apply_rope,
     apply_rope_interleaved, cache_bytes, rope_angles, window_mask,
 )
-from attn_tutorial.multihead import KVCache
+from attn_tutorial.multihead import KVCache, MultiHeadAttention
 
-transformers = pytest.importorskip("transformers")
+
+@pytest.fixture(scope="module")
+def transformers():
+    "The reference models' library (a test-only dependency): the tests that need it skip without it."
+    return pytest.importorskip("transformers")
+
+
+def Llama(vocab_size, n_positions=2048, n_embd=128, n_layer=4, n_head=4, **kw):
+    "A Llama of these settings (the tests' shorthand): a GPT built from a LlamaConfig."
+    return GPT(LlamaConfig(vocab_size=vocab_size, n_positions=n_positions, n_embd=n_embd, n_layer=n_layer,
+                           n_head=n_head, **kw))
+
+
+def attend(layer, x, cache=None):
+    "Causal self-attention of `layer` (a LlamaAttention) over `x (B, T, E)`, as a block calls it."
+    return layer(x, x, x, need_weights=False, is_causal=True, cache=cache)[0]
 
 
 def test_rope_score_depends_only_on_distance():
@@ -42,7 +59,7 @@ def test_rope_layouts_differ_by_a_permutation():
         rope_angles(7, torch.arange(3))
 
 
-def test_rope_matches_hugging_face_rotary():
+def test_rope_matches_hugging_face_rotary(transformers):
     from transformers.models.llama import modeling_llama as ml
 
     config = transformers.LlamaConfig(hidden_size=64, num_attention_heads=4)
@@ -90,45 +107,52 @@ def test_rmsnorm_against_torch_and_in_half_precision():
 
 def test_grouped_query_attention_is_mha_with_repeated_kv_heads():
     torch.manual_seed(0)
-    gqa = SelfAttention(48, n_head=6, n_kv_head=2).double()
-    mha = SelfAttention(48, n_head=6).double()
+    gqa = LlamaAttention(48, 6, num_kv_heads=2).double()
+    mha = LlamaAttention(48, 6).double()
+    assert isinstance(gqa, MultiHeadAttention) and gqa.k_proj_weight.shape == (16, 48)
     with torch.no_grad():
-        for name in ("q_proj", "o_proj"):
-            getattr(mha, name).weight.copy_(getattr(gqa, name).weight)
-        for name in ("k_proj", "v_proj"):
-            w = getattr(gqa, name).weight.view(2, 8, 48).repeat_interleave(3, 0)
-            getattr(mha, name).weight.copy_(w.reshape(48, 48))
+        k, v = (w.view(2, 8, 48).repeat_interleave(3, 0).reshape(48, 48)
+                for w in (gqa.k_proj_weight, gqa.v_proj_weight))
+        mha.in_proj_weight.copy_(torch.cat([gqa.q_proj_weight, k, v]))
+        mha.out_proj.weight.copy_(gqa.out_proj.weight)
     x = torch.randn(3, 10, 48, dtype=torch.float64)
-    torch.testing.assert_close(gqa(x), mha(x), rtol=0, atol=1e-12)
+    torch.testing.assert_close(attend(gqa, x), attend(mha, x), rtol=0, atol=1e-12)
+    # the weights path (the book's own attention) and the fused path agree
+    out_w, w = gqa(x, x, x, is_causal=True, average_attn_weights=False)
+    torch.testing.assert_close(out_w, attend(gqa, x), rtol=0, atol=1e-12)
+    assert w.shape == (3, 6, 10, 10) and (w.triu(1) == 0).all()
     # the cache, one position at a time, gives the full-sequence outputs
     cache = KVCache()
-    steps = torch.cat([gqa(x[:, t : t + 1], cache) for t in range(10)], 1)
-    torch.testing.assert_close(steps, gqa(x), rtol=0, atol=1e-12)
+    steps = torch.cat([attend(gqa, x[:, t : t + 1], cache) for t in range(10)], 1)
+    torch.testing.assert_close(steps, attend(gqa, x), rtol=0, atol=1e-12)
     assert cache.k.shape == (3, 2, 10, 8)
     assert cache.k.nbytes + cache.v.nbytes == cache_bytes(1, 2, 8, 10, 8) * 3  # batch 3
-    with pytest.raises(ValueError, match="n_head=6 must be a multiple of n_kv_head=4"):
-        SelfAttention(48, 6, 4)
+    with pytest.raises(ValueError, match="num_heads=6 must be a multiple of num_kv_heads=4"):
+        LlamaAttention(48, 6, num_kv_heads=4)
 
 
 def test_window_attention_equals_the_masked_attention_and_caches():
     torch.manual_seed(0)
-    att = SelfAttention(32, 4, 2, window=5).double()
-    full = SelfAttention(32, 4, 2).double()
+    from attn_tutorial.modern import RollingKVCache
+
+    att = LlamaAttention(32, 4, num_kv_heads=2, window=5).double()
+    full = LlamaAttention(32, 4, num_kv_heads=2).double()
     full.load_state_dict(att.state_dict())
     x = torch.randn(2, 12, 32, dtype=torch.float64)
     # positions < window see everything before them: the same as no window
-    torch.testing.assert_close(att(x)[:, :5], full(x)[:, :5], rtol=0, atol=1e-12)
-    assert (att(x)[:, 5:] - full(x)[:, 5:]).abs().max() > 1e-3
+    torch.testing.assert_close(attend(att, x)[:, :5], attend(full, x)[:, :5], rtol=0, atol=1e-12)
+    assert (attend(att, x)[:, 5:] - attend(full, x)[:, 5:]).abs().max() > 1e-3
     # the last query with the window = full attention over its last 5 positions
-    last = full(x[:, -5:])[:, -1]
+    last = attend(full, x[:, -5:])[:, -1]
     # (RoPE depends on distances only, so shifting the five positions changes nothing)
-    torch.testing.assert_close(att(x)[:, -1], last, rtol=0, atol=1e-12)
-    cache = KVCache()
-    steps = torch.cat([att(x[:, t : t + 1], cache) for t in range(12)], 1)
-    torch.testing.assert_close(steps, att(x), rtol=0, atol=1e-12)
+    torch.testing.assert_close(attend(att, x)[:, -1], last, rtol=0, atol=1e-12)
+    for cache in (KVCache(), att.new_cache()):
+        steps = torch.cat([attend(att, x[:, t : t + 1], cache) for t in range(12)], 1)
+        torch.testing.assert_close(steps, attend(att, x), rtol=0, atol=1e-12)
+    assert isinstance(att.new_cache(), RollingKVCache) and type(full.new_cache()) is KVCache
 
 
-def _tiny(kind: str, n_kv_head: int, **extra):
+def _tiny(transformers, kind: str, n_kv_head: int, **extra):
     config = getattr(transformers, f"{kind}Config")(
         vocab_size=101, hidden_size=32, intermediate_size=40, num_hidden_layers=3,
         num_attention_heads=4, num_key_value_heads=n_kv_head, max_position_embeddings=64,
@@ -149,10 +173,15 @@ def _tiny(kind: str, n_kv_head: int, **extra):
         ("Mistral", 1, {"sliding_window": None}),
     ],
 )
-def test_from_hf_logits_and_greedy_tokens(kind, n_kv_head, extra):
-    hf = _tiny(kind, n_kv_head, **extra)
-    ours = Llama.from_hf(hf)
-    assert not ours.training
+def test_from_hf_logits_and_greedy_tokens(transformers, kind, n_kv_head, extra):
+    hf = _tiny(transformers, kind, n_kv_head, **extra)
+    ours = GPT.from_hf(hf)
+    assert not ours.training and isinstance(ours.config, LlamaConfig)
+    # every attention module inside is the book's one multi-head attention (Llama's steps filled in)
+    attentions = [m for m in ours.modules() if "attention" in type(m).__name__.lower()]
+    assert attentions == [block.attn for block in ours.h]
+    assert all(type(a) is LlamaAttention and isinstance(a, MultiHeadAttention) for a in attentions)
+    assert ours.config.window == extra.get("sliding_window")
     assert (ours.lm_head is None) == bool(extra.get("tie_word_embeddings"))
     idx = torch.randint(101, (3, 25), generator=torch.Generator().manual_seed(1))
     with torch.no_grad():
@@ -166,12 +195,15 @@ def test_from_hf_logits_and_greedy_tokens(kind, n_kv_head, extra):
         assert torch.equal(ours.generate(prompt, 30, use_cache=use_cache), want)
 
 
-def test_from_hf_refuses_what_it_cannot_copy():
-    with pytest.raises(ValueError, match="LlamaForCausalLM or MistralForCausalLM, got Linear"):
-        Llama.from_hf(torch.nn.Linear(2, 2))
-    hf = _tiny("Llama", 2, hidden_act="gelu")
+def test_from_hf_refuses_what_it_cannot_copy(transformers):
+    with pytest.raises(ValueError, match="LlamaForCausalLM, MistralForCausalLM.*got Linear"):
+        GPT.from_hf(torch.nn.Linear(2, 2))
+    hf = _tiny(transformers, "Llama", 2, hidden_act="gelu")
     with pytest.raises(ValueError, match="'silu': False"):
-        Llama.from_hf(hf)
+        GPT.from_hf(hf)
+    # a Llama without its output layer: a clear error, not a missing key
+    with pytest.raises(ValueError, match="got LlamaModel"):
+        GPT.from_hf(hf.model)
 
 
 def test_rolling_cache_keeps_the_window_and_gives_the_same_tokens():
@@ -200,19 +232,19 @@ def test_rolling_cache_keeps_the_window_and_gives_the_same_tokens():
 
 def test_alibi_attention_adds_the_distance_penalty_to_the_scores():
     torch.manual_seed(0)
-    attn = SelfAttention(32, 4, n_kv_head=2, positions="alibi").double()
+    attn = LlamaAttention(32, 4, num_kv_heads=2, positions="alibi").double()
     x = torch.randn(2, 9, 32, dtype=torch.float64)
-    q = attn.q_proj(x).view(2, 9, 4, 8).transpose(1, 2)
-    k, v = (p(x).view(2, 9, 2, 8).transpose(1, 2).repeat_interleave(2, 1)
-            for p in (attn.k_proj, attn.v_proj))
+    q = (x @ attn.q_proj_weight.T).view(2, 9, 4, 8).transpose(1, 2)
+    k, v = ((x @ w.T).view(2, 9, 2, 8).transpose(1, 2).repeat_interleave(2, 1)
+            for w in (attn.k_proj_weight, attn.v_proj_weight))
     scores = q @ k.transpose(-2, -1) / 8**0.5 + alibi_bias(4, 9).double()
     scores = scores.masked_fill(~window_mask(9), float("-inf"))
-    expected = attn.o_proj((scores.softmax(-1) @ v).transpose(1, 2).flatten(2))
-    torch.testing.assert_close(attn(x), expected, rtol=0, atol=1e-12)
+    expected = attn.out_proj((scores.softmax(-1) @ v).transpose(1, 2).flatten(2))
+    torch.testing.assert_close(attend(attn, x), expected, rtol=0, atol=1e-12)
     # no rotation: the queries and keys are the projections themselves
-    assert SelfAttention(32, 4, positions="none").positions == "none"
+    assert LlamaAttention(32, 4, positions="none").positions == "none"
     with pytest.raises(ValueError, match="positions"):
-        SelfAttention(32, 4, positions="learned")
+        LlamaAttention(32, 4, positions="learned")
 
 
 @pytest.mark.parametrize("positions", ["rope", "alibi", "none", "learned", "sinusoidal"])
@@ -248,11 +280,10 @@ def test_added_positions_are_the_transformers_tables():
     torch.manual_seed(0)
     ids = torch.randint(40, (2, 10))
     sin = Llama(40, 64, 32, 1, 4, positions="sinusoidal").double()
-    x = sin.embed_tokens(ids) * 32**0.5 + sinusoidal_positions(10, 32).double()
-    torch.testing.assert_close(sin.wpe(sin.embed_tokens(ids) * sin.embed_scale), x,
-                               rtol=0, atol=1e-12)
+    x = sin.wte(ids) * 32**0.5 + sinusoidal_positions(10, 32).double()
+    torch.testing.assert_close(sin.wpe(sin.wte(ids)), x, rtol=0, atol=1e-12)
     learned = Llama(40, 64, 32, 1, 4, positions="learned")
     assert learned.wpe.weight.shape == (64, 32)
-    assert all(b.self_attn.positions == "none" for b in learned.h + sin.h)
+    assert all(b.attn.positions == "none" for b in [*learned.h, *sin.h])
     with pytest.raises(ValueError, match="positions must be one of"):
         Llama(40, positions="relative")

@@ -3,7 +3,8 @@ import pytest
 import torch
 
 from attn_tutorial.data import PAD
-from attn_tutorial.rnn import Encoder, Seq2Seq, count_parameters
+from attn_tutorial.measure import count_parameters
+from attn_tutorial.rnn import Encoder, Seq2Seq
 from attn_tutorial.search import greedy
 
 F64 = torch.float64

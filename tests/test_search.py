@@ -1,5 +1,7 @@
-"""attn_tutorial.search: one greedy search and one beam search for every model of the book. Each model (the RNN
-encoder-decoder, the Transformer, the captioner, listen-attend-spell) takes part through `encode`, `start`, `step`;
+"""attn_tutorial.search: one decoding loop (greedy or sampled) and one beam search for every model of the book. Each
+model (the RNN encoder-decoder, the Transformer, the captioner, listen-attend-spell, and the decoder-only GPTs)
+takes part through `start` and `step` (and `encode`, for a source); sampling draws from the model's distribution
+as filtered and is reproducible with a generator;
 greedy equals teacher forcing on its own outputs; beam 1 is greedy; more beams are never less probable; the beams'
 states follow their origin (batched beam search equals one example at a time); the length penalty ranks as it
 says."""
@@ -13,7 +15,7 @@ import torch
 from attn_tutorial.caption import Captioner
 from attn_tutorial.data import BOS, EOS, PAD
 from attn_tutorial.rnn import Seq2Seq
-from attn_tutorial.search import Decoded, beam_search, greedy, next_log_probs
+from attn_tutorial.search import Decoded, beam_search, beams, decode, greedy, next_log_probs, select
 from attn_tutorial.speech import ListenAttendSpell
 from attn_tutorial.transformer import Transformer
 
@@ -100,3 +102,54 @@ def test_no_steps_and_errors():
         assert d.tokens.shape == (4, 0) and torch.equal(d.log_prob, torch.zeros(4))
     with pytest.raises(ValueError, match="beam_size must be >= 1"):
         beam_search(model, src, src_len, 3, beam_size=0)
+
+
+def test_sampling_is_the_same_loop_and_scores_what_it_drew():
+    "decode with do_sample: reproducible, top_k=1 is greedy, and log_prob sums the model's own log-probabilities."
+    model, (src, src_len) = models()["transformer"]
+    model.eval()
+    memory, bos = model.encode(src, src_len), torch.full((4, 1), BOS)
+    draw = lambda seed, **kw: decode(model, bos, 6, memory, eos=EOS, never=(PAD, BOS), do_sample=True,
+                                     generator=torch.Generator().manual_seed(seed), **kw)
+    a, b = draw(0, temperature=1.5), draw(0, temperature=1.5)
+    assert torch.equal(a.tokens, b.tokens) and not torch.equal(a.tokens, draw(1, temperature=1.5).tokens)
+    assert torch.equal(draw(0, top_k=1).tokens, greedy(model, src, src_len, 6).tokens)
+    assert not ((a.tokens == BOS).any() or (a.tokens[:, 0] == PAD).any())     # never generated
+    tgt_in = torch.cat([bos, a.tokens[:, :-1]], 1)
+    logp = next_log_probs(model(src, src_len, tgt_in)[0])
+    live = (a.tokens == EOS).cumsum(1) - (a.tokens == EOS).long() == 0
+    total = logp.gather(-1, a.tokens[..., None])[..., 0].masked_fill(~live, 0).sum(1)
+    torch.testing.assert_close(total, a.log_prob, rtol=0, atol=1e-4)
+    with pytest.raises(ValueError, match="temperature > 0"):
+        draw(0, temperature=0.0)
+
+
+class Counter:
+    "A decoder-only toy (no source): the next token is the last one plus one, mod 5, for certain."
+    def start(self, memory, use_cache=True):
+        return None
+    def step(self, prefix, state, memory, need_weights=False):
+        logits = torch.full((prefix.shape[0], 5), -30.0)
+        logits[torch.arange(prefix.shape[0]), (prefix[:, -1] + 1) % 5] = 0.0
+        return logits, state, None
+
+
+def test_a_decoder_only_model_continues_its_prompt():
+    prompt = torch.tensor([[0, 1], [3, 3]])
+    d = decode(Counter(), prompt, 4)                                   # no source, no <bos>, nothing excluded
+    assert d.tokens.tolist() == [[2, 3, 4, 0], [4, 0, 1, 2]]
+    ended = decode(Counter(), prompt, 4, eos=0, pad=0)
+    assert ended.tokens.tolist() == [[2, 3, 4, 0], [4, 0, 0, 0]]
+    assert torch.equal(beams(Counter(), prompt, 4, beam_size=3).tokens, d.tokens)
+
+
+def test_select_reorders_anything_that_says_how():
+    class Cache:
+        def __init__(self):
+            self.order = None
+        def reorder(self, index):
+            self.order = index.tolist()
+    c, t = Cache(), torch.arange(3) * 10
+    out = select({"cache": c, "t": t, "n": 7, "pair": (t, [c])}, torch.tensor([2, 0, 0]))
+    assert out["t"].tolist() == [20, 0, 0] and out["n"] == 7 and c.order == [2, 0, 0]
+    assert out["cache"] is c and out["pair"][1][0] is c
