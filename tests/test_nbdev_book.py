@@ -143,24 +143,19 @@ def test_api_reference_documents_every_module():
     assert exported <= set(documented), exported - set(documented)
 
 
-def test_a_module_exported_to_by_name_is_written_afresh_first_and_holds_each_cell_once():
-    """nbdev 2 appends the cells marked `#| export <module>` to that module's file as it finds it. So a notebook with
-    `#| default_exp <module>` must be read before (nbdev_export reads the notebooks in order of name) to write the
-    file afresh on every export; and no module may hold an exported cell twice."""
+def test_every_exported_cell_goes_to_its_notebooks_own_module():
+    """No `#| export <module>` that names a module: a notebook's exported cells all go to its own `#| default_exp`.
+    nbdev 2 appends cells exported to a module by name to that module's file as it finds it, so exporting one
+    notebook alone (`nbdev_export --path ...`) would write them a second time. A program that needs a module of its
+    own gets a notebook of its own (the appendices of _toc.yml's part "Long runs")."""
     from nbdev_book import default_exp
-    notebooks = sorted(NBS.glob("*.ipynb"), key=lambda p: p.name)
-    opened = {default_exp(nbformat.read(p, as_version=4)): i for i, p in enumerate(notebooks)}
-    for i, path in enumerate(notebooks):
-        for cell in nbformat.read(path, as_version=4).cells:
-            if cell.cell_type != "code":
-                continue
-            for name, module in split_directives(cell.source)[0]:
-                if name in ("export", "exporti", "exports") and module:
-                    assert opened.get(module, len(notebooks)) < i, \
-                        f"{path.name} exports to {module}: no notebook before it opens it (#| default_exp {module})"
-    for module in sorted((NBS.parent / "attn_tutorial").glob("*.py")):
-        cells = re.findall(r"^# %% (\S+ #\w+)$", module.read_text(), re.M)
-        assert len(cells) == len(set(cells)), f"{module.name} holds a cell twice: run nbdev_export on every notebook"
+    for path in sorted(NBS.glob("*.ipynb")):
+        nb = nbformat.read(path, as_version=4)
+        exports = [(i, value) for i, cell in enumerate(nb.cells) if cell.cell_type == "code"
+                   for name, value in split_directives(cell.source)[0] if name in ("export", "exporti", "exports")]
+        named = [(i, module) for i, module in exports if module]
+        assert named == [], f"{path.name} exports cells (index, module) to a module by name: {named}"
+        assert not exports or default_exp(nb), f"{path.name} exports cells but has no #| default_exp"
 
 
 def test_reader_links_a_chapter_to_its_api_section():

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from .toc import chapters
+from .toc import appendices, chapters
 
 NBS = Path(__file__).resolve().parents[1] / "nbs"
 NOTEBOOKS = sorted(NBS.glob("*.ipynb"))
@@ -46,3 +46,18 @@ def test_a_chapter_opens_sums_up_and_sets_exercises(path):
     assert all(s.startswith("#| code-fold: true") for s in solutions), "solutions are folded"
     numbers = [int(re.search(r"(?m)^# Solution to exercise (\d+)", s).group(1)) for s in solutions]
     assert numbers == list(range(1, len(solutions) + 1)), f"solutions numbered {numbers}"
+
+
+@pytest.mark.parametrize("path", appendices(), ids=lambda p: p.stem)
+def test_an_appendix_owns_its_program_and_a_chapter_links_to_it(path):
+    """An appendix of "Long runs" exports its program's module (`#| default_exp`), names the command in its opening,
+    shows `--help`, ends with a run of the program, and a chapter links to it."""
+    code = cells(path, "code")
+    module = next((m[1] for src in code for m in [re.match(r"#\| default_exp (\w+)", src)] if m), None)
+    assert module, "the appendix exports no module (#| default_exp)"
+    assert f"python -m attn_tutorial.{module}" in cells(path, "markdown")[0], "the opening names the command"
+    assert any('"--help"' in src for src in code), "--help is not shown"
+    assert "main(" in code[-1] and "assert" in code[-1], "the last cell runs the program and checks what it wrote"
+    assert any(f"{{doc}}`{path.stem}`" in "\n".join(cells(c, "markdown")) for c in chapters()), \
+        "no chapter links to the appendix"
+

@@ -8,6 +8,7 @@ import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 CONCLUSION = "Conclusion"  # the caption of the numbered part that reads the other chapters' results
+LONG_RUNS = "Long runs"  # the caption of the unnumbered part of the long-run programs, one appendix each
 
 
 def toc_parts() -> list[dict]:
@@ -23,3 +24,10 @@ def chapters(conclusion: bool = True) -> list[Path]:
     chapters, not the toolbox or the back matter; without the conclusion when `conclusion` is False."""
     return [ROOT / f"{f}.ipynb" for p in toc_parts() if p["numbered"] and (conclusion or p["caption"] != CONCLUSION)
             for f in p["files"]]
+
+
+def appendices() -> list[Path]:
+    """The notebooks of the part "Long runs" of _toc.yml (`nbs/80_gpt_run.ipynb`, ...): each a chapter's long-run
+    program, in a notebook that owns its module. Not numbered, not chapters (no opening, summary or exercises); the
+    book build executes them and the browser tests check their pages like every other."""
+    return [ROOT / f"{f}.ipynb" for p in toc_parts() if p["caption"] == LONG_RUNS for f in p["files"]]
