@@ -8,7 +8,9 @@ import torch.nn.functional as F
 from fastcore.basics import patch
 from torch import Tensor, nn
 
-from .attention import combine_masks, scaled_dot_product_attention, shape_of
+from attn_tutorial.attention import (
+    combine_masks, scaled_dot_product_attention, shape_of,
+)
 
 # %% auto #0
 __all__ = ['split_heads', 'merge_heads', 'MultiHeadAttention', 'KVCache']

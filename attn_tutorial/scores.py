@@ -25,7 +25,8 @@ def _check_query_key(
     for role, t in (("query", query), ("key", key)):
         if t.dim() < 2:
             raise ValueError(
-                f"{name}: {role} must be (..., length, features), got shape {shape_of(t)}"
+                f"{name}: {role} must be (..., length, features), got shape "
+                f"{shape_of(t)}"
             )
     if query_dim is None and query.shape[-1] != key.shape[-1]:
         raise ValueError(

@@ -156,8 +156,8 @@ def _bos(src: Tensor, K: int = 1) -> Tensor:
 
 
 def greedy(
-    model: Seq2SeqModel, src: Tensor, src_len: Tensor, steps: int, eos: int | None = EOS,
-    use_cache: bool = True, need_weights: bool = False,
+    model: Seq2SeqModel, src: Tensor, src_len: Tensor, steps: int,
+    eos: int | None = EOS, use_cache: bool = True, need_weights: bool = False,
 ) -> Decoded:
     """Greedy decoding of a sequence-to-sequence model (`decode` from `<bos>`, which
     with `<pad>` is never generated): the most probable next token at each of
@@ -231,8 +231,9 @@ def _extend(
 
 
 def beam_search(
-    model: Seq2SeqModel, src: Tensor, src_len: Tensor, steps: int, beam_size: int = 4,
-    eos: int | None = EOS, length_penalty: float = 0.0, need_weights: bool = False,
+    model: Seq2SeqModel, src: Tensor, src_len: Tensor, steps: int,
+    beam_size: int = 4, eos: int | None = EOS, length_penalty: float = 0.0,
+    need_weights: bool = False,
 ) -> Decoded:
     """Beam search of a sequence-to-sequence model (`beams` from `<bos>`; `<pad>` and
     `<bos>` never generated)."""
