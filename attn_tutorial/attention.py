@@ -28,6 +28,8 @@ def causal_mask(
     `offset` cached keys (a key/value cache) use `offset = S - L`. `S` defaults to `L`.
     """
     S = L if S is None else S
+    if L < 0 or S < 0:
+        raise ValueError(f"causal_mask needs L >= 0 and S >= 0, got L={L}, S={S}")
     return torch.ones(L, S, dtype=torch.bool, device=device).tril(offset)
 
 
@@ -42,7 +44,13 @@ def length_mask(lengths: Tensor, S: int | None = None) -> Tensor:
     lengths = torch.as_tensor(lengths)
     if lengths.dim() != 1:
         raise ValueError(f"lengths must be 1-D (B,), got shape {tuple(lengths.shape)}")
-    S = int(lengths.max()) if S is None and len(lengths) else (S or 0)
+    longest = int(lengths.max()) if len(lengths) else 0
+    S = longest if S is None else S
+    if longest > S or (len(lengths) and int(lengths.min()) < 0):
+        raise ValueError(
+            f"lengths must be in [0, S={S}], got {lengths.tolist()}: a mask of S "
+            "positions would cut the longer ones short"
+        )
     return torch.arange(S, device=lengths.device) < lengths[:, None]
 
 # %% ../nbs/02_qkv.ipynb #c82c9dca
@@ -55,23 +63,26 @@ def masked_softmax(
     scores: `(..., L, S)`; mask: bool (True = may attend) or float (added to the scores,
     `-inf` = never), broadcastable to `scores`. A row the mask leaves nothing to attend
     gets all-zero weights and zero gradients, where `torch.softmax` gives NaN.
-    `inplace=True` writes the weights over `scores` when autograd does not need them
-    (inference): one `(..., L, S)` tensor fewer to allocate.
+    Half-precision scores are normalised in float32 (as PyTorch's kernels do) and
+    returned in their dtype. `inplace=True` writes the weights over `scores` when
+    autograd does not need them: one `(..., L, S)` tensor fewer to allocate. No Python
+    branch looks at the values, so `torch.export`, `torch.compile` and `torch.func.vmap`
+    see one graph.
     """
-    inplace = inplace and not (torch.is_grad_enabled() and scores.requires_grad)
-    scores, empty = apply_mask(scores, mask, inplace), empty_rows(mask, dim)
-    # softmax of a row of -inf is 0/0: take it of zeros instead
-    if empty is not None:
-        scores = (
-            scores.masked_fill_(empty, 0.0)
-            if inplace
-            else scores.masked_fill(empty, 0.0)
-        )
+    inplace = inplace and _may_overwrite(scores, mask)
+    empty = None
+    if mask is not None:
+        check_mask(mask, scores.shape, "mask")
+        empty = ~_allowed(mask).any(dim, keepdim=True)  # rows with nothing allowed
+        # softmax of a row of -inf is 0/0: such rows see every score, then weigh 0
+        bool_mask = mask.dtype == torch.bool
+        mask = mask | empty if bool_mask else mask.masked_fill(empty, 0.0)
+    weights = _softmax(apply_mask(scores, mask, inplace), dim, inplace)
+    if empty is None:
+        return weights
     if inplace:
-        weights = torch.softmax(scores, dim, out=scores)
-        return weights if empty is None else weights.masked_fill_(empty, 0.0)
-    weights = torch.softmax(scores, dim)
-    return weights if empty is None else weights.masked_fill(empty, 0.0)
+        return weights.masked_fill_(empty, 0.0)
+    return weights.masked_fill(empty, 0.0)
 
 
 def apply_mask(scores: Tensor, mask: Tensor | None, inplace: bool = False) -> Tensor:
@@ -95,6 +106,32 @@ def apply_mask(scores: Tensor, mask: Tensor | None, inplace: bool = False) -> Te
         if inplace
         else scores + mask.to(scores.dtype)
     )
+
+# %% ../nbs/02_qkv.ipynb #42c88990
+def _allowed(mask: Tensor) -> Tensor:
+    "Bool, True where `mask` (bool, or float added to the scores) lets a query attend."
+    return mask if mask.dtype == torch.bool else mask > float("-inf")
+
+
+def _may_overwrite(scores: Tensor, mask: Tensor | None) -> bool:
+    """May the weights be written over `scores`? Not where autograd needs them, nor
+    under `torch.func` (vmap, grad), whose tensors have no `out=` softmax, nor when
+    compiled or traced (one graph, whatever the grad mode)."""
+    if torch.compiler.is_compiling() or torch.jit.is_tracing():
+        return False
+    needs_grad = scores.requires_grad or (mask is not None and mask.requires_grad)
+    functorch = torch._C._functorch.is_functorch_wrapped_tensor(scores)
+    return not needs_grad and not functorch
+
+
+def _softmax(scores: Tensor, dim: int, inplace: bool) -> Tensor:
+    "`torch.softmax`, in float32 for half precision, over `scores` itself if `inplace`."
+    if scores.dtype in (torch.float16, torch.bfloat16):
+        weights = torch.softmax(scores, dim, dtype=torch.float32)
+        return scores.copy_(weights) if inplace else weights.to(scores.dtype)
+    if inplace:
+        return torch.softmax(scores, dim, out=scores)
+    return torch.softmax(scores, dim)
 
 # %% ../nbs/02_qkv.ipynb #34c59edd
 def empty_rows(mask: Tensor | None, dim: int = -1) -> Tensor | None:
@@ -259,10 +296,19 @@ def scaled_dot_product_attention(
     returns the weights too, and it differs from torch in two ways on purpose:
     `is_causal` may be combined with `attn_mask` (both apply), and a query with no key
     it may attend gets zero weights and a zero output, never NaN, and finite gradients.
+    Half precision is computed in float32 and returned in the inputs' dtype; a float
+    mask that requires grad gets its gradient.
     With `enable_gqa`, query head `h` uses key/value head `h // (Hq / Hkv)`. Inputs that
     do not fit raise ValueError naming the shapes.
     """
     check_attention_inputs(query, key, value, attn_mask, enable_gqa)
+    if query.dtype in (torch.float16, torch.bfloat16):
+        # as PyTorch's kernels: scores, softmax and sums in float32
+        up = (t.float() for t in (query, key, value))
+        out, weights = scaled_dot_product_attention(
+            *up, attn_mask, dropout_p, is_causal, scale, enable_gqa
+        )
+        return out.to(query.dtype), weights.to(query.dtype)
     if enable_gqa and key.shape[-3] != query.shape[-3]:
         group = query.shape[-3] // key.shape[-3]
         key, value = (

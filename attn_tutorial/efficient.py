@@ -99,10 +99,11 @@ def _chunked_forward(
 def _chunked_backward(
     grad_out: Tensor, query: Tensor, key: Tensor, value: Tensor, out: Tensor,
     lse: Tensor, mask: Tensor | None, is_causal: bool, scale: float, block_size: int,
-    query_block_size: int, window: int | None = None,
+    query_block_size: int, window: int | None = None, dmask: Tensor | None = None,
 ) -> tuple[Tensor, Tensor, Tensor]:
     """The gradients `(dq, dk, dv)` tile by tile, each tile's weights recomputed from
-    the scores and the saved log-sum-exp."""
+    the scores and the saved log-sum-exp; with `dmask` (zeros of a float mask's own
+    shape) the mask's gradient, the scores', is added into it."""
     dq = torch.zeros_like(query)
     dk = torch.zeros_like(key)
     dv = torch.zeros_like(value)
@@ -120,9 +121,21 @@ def _chunked_backward(
             dv[..., j0:j1, :] += p.transpose(-2, -1) @ g
             # through the softmax, in place
             ds = p.mul_(g @ value[..., j0:j1, :].transpose(-2, -1) - D)
+            if dmask is not None:
+                _add_tile(dmask, ds, i0, i1, j0, j1)
             dq[..., i0:i1, :] += ds @ key[..., j0:j1, :] * scale
             dk[..., j0:j1, :] += ds.transpose(-2, -1) @ q
     return dq, dk, dv
+
+# %% ../nbs/07_scale.ipynb #9e6e805b
+def _add_tile(dmask: Tensor, ds: Tensor, i0: int, i1: int, j0: int, j1: int) -> None:
+    """Add a tile's score gradients `ds (..., i1 - i0, j1 - j0)` to `dmask`, summed
+    over the dims the mask broadcasts (a mask of one row or column takes every row's
+    or column's)."""
+    rows = slice(i0, i1) if dmask.shape[-2] > 1 else slice(0, 1)
+    cols = slice(j0, j1) if dmask.shape[-1] > 1 else slice(0, 1)
+    target = dmask[..., rows, cols]
+    target += ds.sum_to_size(target.shape)
 
 # %% ../nbs/07_scale.ipynb #7856a53d
 class _ChunkedAttention(torch.autograd.Function):
@@ -134,10 +147,13 @@ class _ChunkedAttention(torch.autograd.Function):
         ctx, query, key, value, mask, is_causal, scale, block_size, query_block_size,
         window,
     ):
+        mask_meta = None if mask is None else (mask.shape, mask.dtype)
+        if mask is not None:  # a view: tiles of it are read, it is never copied
+            mask = mask.expand(*query.shape[:-1], key.shape[-2])
         args = mask, is_causal, scale, block_size, query_block_size, window
         out, lse = _chunked_forward(query, key, value, *args)
         ctx.save_for_backward(query, key, value, out, lse)
-        ctx.args = args
+        ctx.args, ctx.mask_meta = args, mask_meta
         return out
 
     @staticmethod
@@ -149,8 +165,13 @@ class _ChunkedAttention(torch.autograd.Function):
                 "recomputes the weights outside autograd; use "
                 "scaled_dot_product_attention"
             )
-        dq, dk, dv = _chunked_backward(grad_out, *ctx.saved_tensors, *ctx.args)
-        return dq, dk, dv, None, None, None, None, None, None
+        # a float mask that requires grad (a learned bias) gets the scores' gradient
+        dmask = None
+        if ctx.needs_input_grad[3]:
+            shape, dtype = ctx.mask_meta
+            dmask = grad_out.new_zeros(shape, dtype=dtype)
+        grads = _chunked_backward(grad_out, *ctx.saved_tensors, *ctx.args, dmask)
+        return *grads, dmask, None, None, None, None, None
 
 # %% ../nbs/07_scale.ipynb #83ad5a36
 def chunked_attention(
@@ -179,11 +200,14 @@ def chunked_attention(
         )
     if window is not None and window < 1:
         raise ValueError(f"window must be >= 1, got {window}")
+    if query.dtype in (torch.float16, torch.bfloat16):
+        # as PyTorch's kernels: scores, the online softmax's sums and the output's
+        # accumulation in float32
+        up = (t.float() for t in (query, key, value))
+        args = attn_mask, is_causal, scale, block_size, query_block_size, window
+        return chunked_attention(*up, *args).to(query.dtype)
     batch = torch.broadcast_shapes(query.shape[:-2], key.shape[:-2], value.shape[:-2])
     query, key, value = (t.expand(*batch, *t.shape[-2:]) for t in (query, key, value))
-    # a view: tiles of it are read, it is never copied
-    if attn_mask is not None:
-        attn_mask = attn_mask.expand(*batch, query.shape[-2], key.shape[-2])
     E = query.shape[-1]
     scale = (1 / math.sqrt(E) if E else 1.0) if scale is None else scale
     return _ChunkedAttention.apply(

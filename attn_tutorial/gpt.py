@@ -182,11 +182,18 @@ class GPTBlock(nn.Module):
 
 # %% ../nbs/10_gpt.ipynb #29abac90
 @patch
-def forward(self: GPTBlock, x: Tensor, cache: KVCache | None = None) -> Tensor:
+def forward(
+    self: GPTBlock, x: Tensor, cache: KVCache | None = None, *,
+    key_padding_mask: Tensor | None = None, position_ids: Tensor | None = None,
+) -> Tensor:
     """`x (B, T, n_embd)` -> `(B, T, n_embd)`. `cache`: this layer's `KVCache`; `x` then
-    holds the positions after those it keeps."""
+    holds the positions after those it keeps. `key_padding_mask (B, S)` (True =
+    padding) and `position_ids (B, T)` are for a padded batch."""
     h = x if self.ln_1 is None else self.ln_1(x)
-    a, _ = self.attn(h, h, h, need_weights=False, is_causal=True, cache=cache)
+    a, _ = self.attn(
+        h, h, h, key_padding_mask=key_padding_mask, need_weights=False,
+        is_causal=True, cache=cache, position_ids=position_ids,
+    )
     x = x + self.drop(a) if self.residual else self.drop(a)
     if self.mlp is not None:
         m = self.mlp(x if self.ln_2 is None else self.ln_2(x))
@@ -252,20 +259,25 @@ def init_weights(self: GPTConfig, model: nn.Module) -> None:
 
 # %% ../nbs/10_gpt.ipynb #77ac1c65
 @patch
-def forward(self: GPT, idx: Tensor, caches: list[KVCache] | None = None) -> Tensor:
+def forward(
+    self: GPT, idx: Tensor, caches: list[KVCache] | None = None, *,
+    attention_mask: Tensor | None = None,
+) -> Tensor:
     """Logits `(B, T, vocab_size)` of the token after each position of `idx (B, T)`.
-    `caches`: one `KVCache` per layer; `idx` then continues the positions they
-    hold."""
+    `caches`: one `KVCache` per layer; `idx` then continues the positions they hold.
+    `attention_mask (B, t + T)`: 1 for a token, 0 for padding, over the cached
+    positions and `idx`'s (Hugging Face's convention)."""
     if caches is not None and len(caches) != len(self.h):
         raise ValueError(
             f"need one KVCache per layer ({len(self.h)}), got {len(caches)}"
         )
     offset = 0 if caches is None else len(caches[0])
     self._check_ids(idx, offset + idx.shape[-1])
+    padding, positions = _padding(attention_mask, idx, offset)
     x = self.wte(idx)
-    x = self.drop(x if self.wpe is None else self.wpe(x, offset))
+    x = self.drop(x if self.wpe is None else self.wpe(x, positions))
     for block, cache in zip(self.h, caches or [None] * len(self.h)):
-        x = block(x, cache)
+        x = block(x, cache, key_padding_mask=padding, position_ids=positions)
     x = x if self.ln_f is None else self.ln_f(x)
     # tied: the output layer is the embedding
     out = self.wte if self.lm_head is None else self.lm_head
@@ -275,9 +287,9 @@ def forward(self: GPT, idx: Tensor, caches: list[KVCache] | None = None) -> Tens
 @patch
 def _check_ids(self: GPT, idx: Tensor, length: int) -> None:
     "ValueError unless `idx` is `(B, T)` ids of the vocabulary and `length` fits."
-    if idx.dim() != 2 or idx.shape[1] < 1 or idx.dtype not in (torch.long, torch.int):
+    if idx.dim() != 2 or 0 in idx.shape or idx.dtype not in (torch.long, torch.int):
         raise ValueError(
-            f"idx must be token ids (B, T) with T >= 1, got shape {shape_of(idx)}, "
+            f"idx must be token ids (B, T) with B, T >= 1, got shape {shape_of(idx)}, "
             f"dtype {idx.dtype}"
         )
     if length > self.n_positions:
@@ -290,6 +302,24 @@ def _check_ids(self: GPT, idx: Tensor, length: int) -> None:
             f"token ids must be in [0, {self.vocab_size}), got ids from "
             f"{int(idx.min())} to {int(idx.max())}"
         )
+
+
+def _padding(
+    attention_mask: Tensor | None, idx: Tensor, offset: int
+) -> tuple[Tensor | None, int | Tensor]:
+    """From Hugging Face's `attention_mask (B, offset + T)` (1 = token): the key
+    padding mask (True = padding) and the positions of `idx`'s tokens `(B, T)`, which
+    count each row's tokens only; without a mask, none and the first position."""
+    if attention_mask is None:
+        return None, offset
+    B, T = idx.shape
+    if attention_mask.shape != (B, offset + T):
+        raise ValueError(
+            f"attention_mask must be (B, cached + T) = {(B, offset + T)}, got "
+            f"{shape_of(attention_mask)}"
+        )
+    positions = (attention_mask.long().cumsum(-1) - 1).clamp(min=0)[:, offset:]
+    return attention_mask == 0, positions
 
 # %% ../nbs/10_gpt.ipynb #148ed240
 # the families GPT.from_hf copies, by Hugging Face's `model_type`: the configuration
@@ -373,26 +403,29 @@ def generate(
     self: GPT, idx: Tensor, max_new_tokens: int, do_sample: bool = False,
     temperature: float = 1.0, top_k: int | None = None, top_p: float | None = None,
     use_cache: bool = True, generator: torch.Generator | None = None, *,
-    num_beams: int = 1, eos_token_id: int | None = None,
+    attention_mask: Tensor | None = None, num_beams: int = 1,
+    eos_token_id: int | None = None, pad_token_id: int | None = None,
 ) -> Tensor:
     """The prompt `idx (B, T)` continued by `max_new_tokens` tokens, `(B, T +
     max_new_tokens)`, each chosen by `next_token` (greedy unless `do_sample`; the
     draws from `generator`), or by a beam search of `num_beams` beams. With
     `use_cache` the prompt goes through the model once and then only the newest
-    token; without it the whole sequence goes through again at every step (the same
-    tokens, more work). A row ends at `eos_token_id`, which then fills the rest."""
+    token. `attention_mask (B, T)`: 1 for a token, 0 for left padding (Hugging
+    Face's): each row continues as it would alone. A row ends at `eos_token_id`;
+    `pad_token_id` (default: the end token) fills it after."""
     self._check_ids(idx, idx.shape[-1] + max_new_tokens)
+    pad = eos_token_id if pad_token_id is None else pad_token_id
+    end = dict(eos=eos_token_id, pad=0 if pad is None else pad)
     training = self.training
     self.eval()
-    end = dict(eos=eos_token_id, pad=0 if eos_token_id is None else eos_token_id)
     try:
+        prompt = (self, idx, max_new_tokens, attention_mask)
         if num_beams != 1:
-            found = beams(self, idx, max_new_tokens, beam_size=num_beams, **end)
+            found = beams(*prompt, beam_size=num_beams, **end)
         else:
             found = decode(
-                self, idx, max_new_tokens, **end, use_cache=use_cache,
-                do_sample=do_sample, temperature=temperature, top_k=top_k,
-                top_p=top_p, generator=generator,
+                *prompt, **end, use_cache=use_cache, do_sample=do_sample,
+                temperature=temperature, top_k=top_k, top_p=top_p, generator=generator,
             )
     finally:
         self.train(training)
@@ -407,18 +440,26 @@ def new_caches(self: GPT) -> list[KVCache]:
 
 
 @patch
-def start(self: GPT, memory=None, use_cache: bool = True) -> tuple:
+def start(self: GPT, memory: Tensor | None = None, use_cache: bool = True) -> tuple:
     """The decoding state before the first new token (`attn_tutorial.search`): the
-    caches (None without) and how many tokens of the prefix they hold."""
+    caches (None without) and how many tokens of the prefix they hold. `memory`: the
+    prompt's attention mask, or None."""
     return self.new_caches() if use_cache else None, 0
 
 
 @patch
 def step(
-    self: GPT, prefix: Tensor, state: tuple, memory=None, need_weights: bool = False
+    self: GPT, prefix: Tensor, state: tuple, memory: Tensor | None = None,
+    need_weights: bool = False,
 ) -> tuple[Tensor, tuple, None]:
     """The logits `(B, V)` of the token after `prefix (B, t)`, the state after it: the
-    caches see only the tokens they have not seen (without caches, all of them)."""
+    caches see only the tokens they have not seen (without caches, all of them).
+    `memory`: the prompt's attention mask; the tokens after the prompt are real."""
     caches, seen = state
-    logits = self(prefix if caches is None else prefix[:, seen:], caches)[:, -1]
+    mask = memory
+    if memory is not None:
+        new = memory.new_ones(len(prefix), prefix.shape[1] - memory.shape[1])
+        mask = torch.cat([memory, new], dim=1)
+    fed = prefix if caches is None else prefix[:, seen:]
+    logits = self(fed, caches, attention_mask=mask)[:, -1]
     return logits, (caches, prefix.shape[1]), None

@@ -23,7 +23,8 @@ __all__ = ['rope_angles', 'rotate_half', 'apply_rope', 'apply_rope_interleaved',
 def rope_angles(
     head_dim: int, positions: Tensor, base: float = 10000.0
 ) -> tuple[Tensor, Tensor]:
-    """cos and sin `(T, head_dim)` of the angles `p θ_i` for the `positions (T,)`,
+    """cos and sin `(..., T, head_dim)` of the angles `p θ_i` for the `positions (...,
+    T)`,
     `θ_i = base^(-2i / head_dim)`, each angle twice: features `i` and `i + head_dim/2`
     are a pair (split halves). Computed in float64."""
     if head_dim < 2 or head_dim % 2:
@@ -31,7 +32,7 @@ def rope_angles(
             f"RoPE rotates pairs of features: head_dim must be even, got {head_dim}"
         )
     i = torch.arange(0, head_dim, 2, dtype=torch.float64, device=positions.device)
-    angles = positions.to(torch.float64)[:, None] * base ** (-i / head_dim)
+    angles = positions.to(torch.float64)[..., None] * base ** (-i / head_dim)
     angles = torch.cat([angles, angles], dim=-1)
     return angles.cos(), angles.sin()
 
@@ -141,13 +142,17 @@ class LlamaAttention(MultiHeadAttention):
 # %% ../nbs/12_modern.ipynb #3193db5b
 @patch
 def encode_positions(
-    self: LlamaAttention, q: Tensor, k: Tensor, start: int
+    self: LlamaAttention, q: Tensor, k: Tensor, positions: int | Tensor
 ) -> tuple[Tensor, Tensor]:
-    "RoPE: queries and keys `(B, ·, T, D)` of positions `start ..` rotated."
+    """RoPE: queries and keys `(B, ·, T, D)` of positions `positions ..` (or
+    `positions (B, T)`, a padded batch's) rotated."""
     if self.positions != "rope":
         return q, k
-    p = torch.arange(start, start + q.shape[-2], device=q.device)
-    cos, sin = rope_angles(self.head_dim, p, self.rope_base)
+    if isinstance(positions, int):
+        positions = torch.arange(positions, positions + q.shape[-2], device=q.device)
+    cos, sin = rope_angles(self.head_dim, positions, self.rope_base)
+    if cos.dim() == 3:  # (B, T, D): one row of positions per sequence, for every head
+        cos, sin = cos[:, None], sin[:, None]
     return apply_rope(q, cos, sin), apply_rope(k, cos, sin)
 
 

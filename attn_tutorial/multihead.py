@@ -193,24 +193,21 @@ def _fused_attention(
     q: Tensor, k: Tensor, v: Tensor, attn_mask: Tensor | None, dropout_p: float,
     is_causal: bool, enable_gqa: bool = False,
 ) -> Tensor:
-    """The same attention through PyTorch's fused kernels (faster, no weights), where
-    they cannot give NaN."""
+    """The same attention through PyTorch's fused kernels (faster, no weights). A query
+    with no key (where some kernels give NaN) gets zeros, by tensor operations, not a
+    branch on the values, so that export, compile and vmap see one graph."""
+    kw = dict(dropout_p=dropout_p, enable_gqa=enable_gqa)
     if attn_mask is None:
-        return F.scaled_dot_product_attention(
-            q, k, v, dropout_p=dropout_p, is_causal=is_causal, enable_gqa=enable_gqa
-        )
+        return F.scaled_dot_product_attention(q, k, v, is_causal=is_causal, **kw)
     mask = combine_masks(
         q.shape[-2], k.shape[-2], attn_mask, is_causal=is_causal, dtype=q.dtype
     )
     allowed = mask if mask.dtype == torch.bool else mask > float("-inf")
-    # a query with no key: some kernels give NaN, ours gives zeros
-    if not allowed.any(-1).all():
-        return scaled_dot_product_attention(
-            q, k, v, mask, dropout_p, enable_gqa=enable_gqa
-        )[0]
-    return F.scaled_dot_product_attention(
-        q, k, v, attn_mask=mask, dropout_p=dropout_p, enable_gqa=enable_gqa
-    )
+    empty = ~allowed.any(-1, keepdim=True)  # (.., L, 1): queries with no key
+    # those rows attend everything (finite), then give 0
+    mask = mask | empty if mask.dtype == torch.bool else mask.masked_fill(empty, 0.0)
+    out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, **kw)
+    return out.masked_fill(empty, 0.0)
 
 # %% ../nbs/05_multihead.ipynb #f66aadd6
 @patch
@@ -219,23 +216,30 @@ def forward(
     key_padding_mask: Tensor | None = None, need_weights: bool = True,
     attn_mask: Tensor | None = None, average_attn_weights: bool = True,
     is_causal: bool = False, cache: KVCache | None = None,
+    position_ids: Tensor | None = None,
 ) -> tuple[Tensor, Tensor | None]:
     """Arguments and results as `torch.nn.MultiheadAttention.forward` (see the class).
     `is_causal` applies the causal mask (torch needs `attn_mask` too and takes it as
     a hint). `cache`: a `KVCache` that keeps the keys and values of earlier calls
-    (decoding one position at a time); masks then cover all the keys."""
+    (decoding one position at a time); masks then cover all the keys.
+    `position_ids (B, L)`: the new positions' indices for a layer that encodes positions
+    (default: after the cache's)."""
     query, key, value, key_padding_mask, unbatched = self._batch_first(
         query, key, value, key_padding_mask, cache
     )
     B, L = query.shape[:2]
     # (B, H, L, D), (B, H_kv, S, D): projected, split, through the cache
-    q, k, v = self._project(query, key, value, cache)
+    q, k, v = self._project(query, key, value, cache, position_ids)
     S = k.shape[-2]
     # the new queries come after S - L cached keys (a memory: none)
     offset = S - L if cache is not None and not cache.static else 0
+    if cache is not None and key_padding_mask is not None:
+        # a rolling cache keeps only the last S keys: their padding
+        key_padding_mask = key_padding_mask[:, -S:]
     # True = may attend
     mask = self._merge_masks(attn_mask, key_padding_mask, B, L, S)
     mask = combine_masks(L, S, mask, self.layer_mask(L, S, q))
+    _check_not_all_hidden(mask, key_padding_mask)
     if is_causal and L == 1 and offset:
         # one new query after every cached key: the causal mask hides none of them
         is_causal = False
@@ -257,7 +261,7 @@ def forward(
 @patch
 def _project(
     self: MultiHeadAttention, query: Tensor, key: Tensor, value: Tensor,
-    cache: KVCache | None,
+    cache: KVCache | None, position_ids: Tensor | None = None,
 ) -> tuple[Tensor, Tensor, Tensor]:
     """`q (B, H, L, D)` and all the keys and values `(B, H_kv, S, D)`: projected, split
     into heads, positions encoded, and through `cache` (S = cached + new)."""
@@ -268,8 +272,9 @@ def _project(
     if reuse:
         return q, cache.k, cache.v
     k, v = split_heads(k, self.num_kv_heads), split_heads(v, self.num_kv_heads)
-    # positions from the first new one on
-    q, k = self.encode_positions(q, k, 0 if cache is None else len(cache))
+    # positions from the first new one on, or as given
+    start = 0 if cache is None else len(cache)
+    q, k = self.encode_positions(q, k, start if position_ids is None else position_ids)
     if cache is not None:
         k, v = cache.update(k, v)
     return q, k, v
@@ -277,10 +282,11 @@ def _project(
 
 @patch
 def encode_positions(
-    self: MultiHeadAttention, q: Tensor, k: Tensor, start: int
+    self: MultiHeadAttention, q: Tensor, k: Tensor, positions: int | Tensor
 ) -> tuple[Tensor, Tensor]:
-    """Queries `(B, H, L, D)` and keys `(B, H_kv, L, D)` of positions `start ..
-    start + L - 1`, before the cache: unchanged here; a subclass rotates them."""
+    """Queries `(B, H, L, D)` and keys `(B, H_kv, L, D)` of positions `positions ..
+    positions + L - 1` (or `positions (B, L)`), before the cache: unchanged here; a
+    subclass rotates them."""
     return q, k
 
 
@@ -321,6 +327,11 @@ class KVCache:
         return None if self._v is None else self._v[..., : self.t, :]
 
     def update(self, k: Tensor, v: Tensor) -> tuple[Tensor, Tensor]:
+        if self._k is not None and k.shape[:-2] != self._k.shape[:-2]:
+            raise ValueError(
+                f"this KVCache holds (B, H) = {tuple(self._k.shape[:-2])}, got new "
+                f"keys {tuple(k.shape)}: a cache serves one batch (make a new one)"
+            )
         t, n = self.t, k.shape[-2]
         if self._k is None or self.static or torch.is_grad_enabled():
             # kept as they are (a memory, or a graph to differentiate through)
@@ -389,13 +400,8 @@ def _batch_first(
             "value on the length: "
             f"{shapes} ({layout})"
         )
-    if key_padding_mask is not None:
-        key_padding_mask = key_padding_mask[None] if unbatched else key_padding_mask
-        if key_padding_mask.shape != k.shape[:2]:
-            raise ValueError(
-                f"key_padding_mask must be (B, S) = {tuple(k.shape[:2])}, got "
-                f"{shape_of(key_padding_mask)}"
-            )
+    if key_padding_mask is not None and unbatched:
+        key_padding_mask = key_padding_mask[None]
     return q, k, v, key_padding_mask, unbatched
 
 # %% ../nbs/05_multihead.ipynb #f70c975c
@@ -428,6 +434,11 @@ def _merge_masks(
                 f"got {shape_of(attn_mask)}"
             )
         attn_mask = attn_mask.view(-1, H, L, S) if attn_mask.dim() == 3 else attn_mask
+    if key_padding_mask is not None and key_padding_mask.shape != (B, S):
+        raise ValueError(
+            f"key_padding_mask must be (B, S) = {(B, S)} (S: every key, the cached "
+            f"ones too), got {shape_of(key_padding_mask)}"
+        )
     # (B, 1, 1, S)
     padding = None if key_padding_mask is None else key_padding_mask[:, None, None, :]
     return combine_masks(
@@ -463,6 +474,53 @@ def _extra_keys(self: MultiHeadAttention, k: Tensor, v: Tensor, mask: Tensor | N
                 dim=-1,
             )
     return k, v, mask
+
+# %% ../nbs/05_multihead.ipynb #7b7832a7
+@patch
+def merge_masks(
+    self: MultiHeadAttention, attn_mask: Tensor | None,
+    key_padding_mask: Tensor | None, query: Tensor,
+) -> tuple[Tensor | None, int | None]:
+    """PyTorch's `MultiheadAttention.merge_masks`, which the inference fast path of its
+    Transformer layers calls on their `self_attn`: `(mask, mask_type)` in the module
+    convention for `query (B, L, E)`: `key_padding_mask (B, L)` alone (type 1), or
+    `attn_mask` expanded to `(B, H, L, L)` and the padding mask added (type 2); None,
+    None without masks."""
+    merged, mask_type = key_padding_mask, None if key_padding_mask is None else 1
+    if attn_mask is not None:
+        B, L, _ = query.shape
+        H, mask_type = self.num_heads, 2
+        merged = (
+            attn_mask.view(B, -1, L, L)
+            if attn_mask.dim() == 3
+            else attn_mask.view(1, 1, L, L).expand(B, H, -1, -1)
+        )
+        if key_padding_mask is not None:
+            merged = merged + key_padding_mask.view(B, 1, 1, L).expand(-1, H, -1, -1)
+    return merged, mask_type
+
+
+def _check_not_all_hidden(mask: Tensor | None, key_padding_mask: Tensor | None):
+    """ValueError if `mask` (True = may attend) lets no query attend any key: most
+    often a padding mask of the opposite polarity. Eager tensors only: under export,
+    compile or vmap, or on the meta device, there are no values to read."""
+    if mask is None or not _has_values(mask):
+        return
+    allowed = mask if mask.dtype == torch.bool else mask > float("-inf")
+    if not allowed.any():
+        hint = "" if key_padding_mask is None else (
+            ": key_padding_mask is True where a key is padding (torch's convention); "
+            "a Hugging Face attention_mask (1 = token) is its negation"
+        )
+        raise ValueError(f"the masks hide every key from every query{hint}")
+
+
+def _has_values(t: Tensor) -> bool:
+    "Can Python look at `t`'s values (eager, not traced, not batched by vmap)?"
+    if torch.compiler.is_compiling() or torch.jit.is_tracing():
+        return False
+    batched = torch._C._functorch.is_functorch_wrapped_tensor(t)
+    return not batched and t.device.type != "meta"
 
 # %% ../nbs/05_multihead.ipynb #4d994bb9
 @patch(cls_method=True)

@@ -32,7 +32,8 @@ def sinusoidal_positions(length: int, d_model: int) -> Tensor:
 
 # %% ../nbs/06_transformer.ipynb #80676b0e
 class SinusoidalPositions(nn.Module):
-    "Adds sinusoidal encodings: `x (B, L, d_model)` -> `x + PE[offset : offset + L]`."
+    """Adds sinusoidal encodings: `x (B, L, d_model)` -> `x + PE[offset : offset + L]`,
+    or `x + PE[offset]` for the positions `offset (B, L)` of a padded batch."""
 
     def __init__(self, d_model: int, max_len: int = 1024):
         super().__init__()
@@ -40,29 +41,32 @@ class SinusoidalPositions(nn.Module):
             "pe", sinusoidal_positions(max_len, d_model), persistent=False
         )
 
-    def forward(self, x: Tensor, offset: int = 0) -> Tensor:
-        return x + self.pe[_rows(offset, x.shape[1], len(self.pe))].to(x.dtype)
+    def forward(self, x: Tensor, offset: int | Tensor = 0) -> Tensor:
+        return x + _rows(self.pe, offset, x.shape[1]).to(x.dtype)
 
 
 class LearnedPositions(nn.Module):
     """Adds one learned vector per position: `x (B, L, d_model)` -> `x + P[offset :
-    offset + L]`."""
+    offset + L]`, or `x + P[offset]` for the positions `offset (B, L)`."""
 
     def __init__(self, d_model: int, max_len: int = 1024):
         super().__init__()
         self.weight = nn.Parameter(0.02 * torch.randn(max_len, d_model))
 
-    def forward(self, x: Tensor, offset: int = 0) -> Tensor:
-        return x + self.weight[_rows(offset, x.shape[1], len(self.weight))]
+    def forward(self, x: Tensor, offset: int | Tensor = 0) -> Tensor:
+        return x + _rows(self.weight, offset, x.shape[1])
 
 
-def _rows(offset: int, n: int, max_len: int) -> slice:
-    "Positions `offset .. offset + n - 1` of a table of `max_len`, or a ValueError."
-    if offset + n > max_len:
+def _rows(table: Tensor, offset: int | Tensor, n: int) -> Tensor:
+    """Rows `offset .. offset + n - 1` of `table`, or the rows `offset (B, n)`; a
+    ValueError beyond its end."""
+    if isinstance(offset, Tensor):
+        return table[offset]
+    if offset + n > len(table):
         raise ValueError(
-            f"positions {offset}..{offset + n - 1} exceed max_len={max_len}"
+            f"positions {offset}..{offset + n - 1} exceed max_len={len(table)}"
         )
-    return slice(offset, offset + n)
+    return table[offset : offset + n]
 
 # %% ../nbs/06_transformer.ipynb #e198f9b2
 class _Layer(nn.Module):
