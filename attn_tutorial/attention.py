@@ -72,7 +72,6 @@ def masked_softmax(
     inplace = inplace and _may_overwrite(scores, mask)
     empty = None
     if mask is not None:
-        check_mask(mask, scores.shape, "mask")
         empty = ~_allowed(mask).any(dim, keepdim=True)  # rows with nothing allowed
         # softmax of a row of -inf is 0/0: such rows see every score, then weigh 0
         bool_mask = mask.dtype == torch.bool
