@@ -35,15 +35,16 @@ _TAGS = {
 }                                                 # (Quarto) directives in the exported module, not `#| fold`
 
 
-def split_directives(source: str) -> tuple[list[tuple[str, str]], str]:
-    """Split the leading `#|` directive lines off a cell's `source`: ([(name, value), ...], rest)."""
+def split_directives(source: str, keep_case: bool = False) -> tuple[list[tuple[str, str]], str]:
+    """Split the leading `#|` directive lines off a cell's `source`: ([(name, value), ...], rest); values lower-cased
+    unless `keep_case`."""
     lines = source.splitlines(keepends=True)
     directives = []
     i = 0
     while i < len(lines):
         m = _DIRECTIVE.match(lines[i])
         if m:
-            directives.append((m["name"], m["value"].lower()))
+            directives.append((m["name"], m["value"] if keep_case else m["value"].lower()))
         elif lines[i].strip():
             break
         i += 1
@@ -54,10 +55,22 @@ def tags_for(directives: list[tuple[str, str]]) -> list[str]:
     """The myst-nb tags that nbdev `directives` stand for."""
     tags = []
     for name, value in directives:
-        tag = _TAGS.get((name, None)) or _TAGS.get((name, value))
+        tag = _TAGS.get((name, None)) or _TAGS.get((name, value.lower()))
+        if name in _FOLDS and fold_label(value):                 # `#| code-fold: what it hides` folds too
+            tag = "hide-input"
         if tag and tag not in tags:
             tags.append(tag)
     return tags
+
+
+_FOLDS = ("fold", "code-fold")
+
+
+def fold_label(value: str) -> str | None:
+    """What a fold hides, from its directive's value (`#| fold the plotting code`, `#| code-fold: the checks`), or
+    None for a bare fold (`#| fold`, `#| code-fold: true`)."""
+    value = value.strip()
+    return None if value.lower() in ("", "true", "false") else value
 
 
 LIB = "attn_tutorial"
@@ -104,12 +117,16 @@ def read_nbdev_notebook(text: str) -> nbformat.NotebookNode:
     for cell in nb.cells:
         if cell.cell_type != "code":
             continue
-        directives, rest = split_directives(cell.source)
+        directives, rest = split_directives(cell.source, keep_case=True)
         if not directives:
             continue
         cell.source = rest
         tags = cell.metadata.setdefault("tags", [])
         tags.extend(t for t in tags_for(directives) if t not in tags)
+        label = next((fold_label(v) for n, v in directives if n in _FOLDS and fold_label(v)), None)
+        if label:                                                # the fold's button says what it hides
+            cell.metadata.setdefault("mystnb", {}).update(
+                code_prompt_show=f"Show {label}", code_prompt_hide=f"Hide {label}")
     return nb
 
 

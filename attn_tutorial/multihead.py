@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-from fastcore.basics import patch
 from torch import Tensor, nn
 
 from attn_tutorial.attention import (
@@ -13,7 +12,7 @@ from attn_tutorial.attention import (
 )
 
 # %% auto #0
-__all__ = ['split_heads', 'merge_heads', 'MultiHeadAttention', 'KVCache']
+__all__ = ['split_heads', 'merge_heads', 'KVCache', 'MultiHeadAttention']
 
 # %% ../nbs/05_multihead.ipynb #7759fb98
 def split_heads(x: Tensor, num_heads: int) -> Tensor:
@@ -32,49 +31,7 @@ def merge_heads(x: Tensor) -> Tensor:
     B, H, L, D = x.shape
     return x.transpose(1, 2).reshape(B, L, H * D)
 
-# %% ../nbs/05_multihead.ipynb #1c96c8bd
-class MultiHeadAttention(nn.Module):
-    """Multi-head attention with the arguments, parameters and masks of
-    `torch.nn.MultiheadAttention`.
-
-    `forward(query, key, value)` -> `(output, weights)`: query `(L, B, E)`, key `(S, B,
-    kdim)`, value `(S, B, vdim)` and output `(L, B, E)`, or `(B, L, ·)` with
-    `batch_first=True`, or unbatched `(L, ·)`. weights: `(B, L, S)` averaged over the
-    heads, `(B, H, L, S)` with `average_attn_weights=False`, or None with
-    `need_weights=False`. Bool masks are True where a query may NOT attend (torch's
-    module convention):
-    `key_padding_mask (B, S)`, `attn_mask (L, S)` or `(B*H, L, S)`; float masks are
-    added to the scores.
-
-    Beyond torch's arguments, keyword-only: `num_kv_heads` key/value heads shared by
-    groups of the query heads (grouped-query attention; default `num_heads`) and
-    `head_dim`, the width of a head (default `embed_dim // num_heads`).
-    """
-
-    def __init__(
-        self, embed_dim: int, num_heads: int, dropout: float = 0.0, bias: bool = True,
-        add_bias_kv: bool = False, add_zero_attn: bool = False, kdim: int | None = None,
-        vdim: int | None = None, batch_first: bool = False, device=None, dtype=None,
-        *, num_kv_heads: int | None = None, head_dim: int | None = None,
-    ):
-        super().__init__()
-        _check_heads(embed_dim, num_heads, num_kv_heads, head_dim, add_bias_kv)
-        self.embed_dim = embed_dim
-        self.num_heads = num_heads
-        self.num_kv_heads = num_kv_heads or num_heads
-        self.head_dim = head_dim or embed_dim // num_heads
-        self.kdim, self.vdim = kdim or embed_dim, vdim or embed_dim
-        # torch's one stacked W_Q, W_K, W_V: all three map embed_dim to embed_dim
-        self._qkv_same_embed_dim = self.kdim == self.vdim == embed_dim and (
-            self.num_kv_heads == num_heads and self.head_dim * num_heads == embed_dim
-        )
-        self.dropout = dropout
-        self.batch_first = batch_first
-        self.add_zero_attn = add_zero_attn
-        self._create_parameters(bias, add_bias_kv, device, dtype)
-        self._reset_parameters()
-
-# %% ../nbs/05_multihead.ipynb #1cfa0f01
+# %% ../nbs/05_multihead.ipynb #a66e00f2
 def _check_heads(
     embed_dim: int, num_heads: int, num_kv_heads: int | None, head_dim: int | None,
     add_bias_kv: bool,
@@ -95,8 +52,7 @@ def _check_heads(
     if add_bias_kv and not plain:
         raise ValueError("add_bias_kv needs num_kv_heads == num_heads and no head_dim")
 
-# %% ../nbs/05_multihead.ipynb #29569b3a
-@patch
+# %% ../nbs/05_multihead.ipynb #6f15de24
 def _create_parameters(
     self: MultiHeadAttention, bias: bool, add_bias_kv: bool, device=None, dtype=None
 ) -> None:
@@ -125,8 +81,7 @@ def _create_parameters(
         (new(1, 1, E), new(1, 1, E)) if add_bias_kv else (None, None)
     )
 
-# %% ../nbs/05_multihead.ipynb #66e90ac9
-@patch
+
 def _reset_parameters(self: MultiHeadAttention) -> None:
     """As torch: Xavier-uniform projections, zero biases (W_O keeps nn.Linear's
     initialisation)."""
@@ -142,8 +97,7 @@ def _reset_parameters(self: MultiHeadAttention) -> None:
         if b is not None:
             nn.init.xavier_normal_(b)
 
-# %% ../nbs/05_multihead.ipynb #e5896213
-@patch
+# %% ../nbs/05_multihead.ipynb #5910e2d3
 def in_projection(
     self: MultiHeadAttention, query: Tensor, key: Tensor | None, value: Tensor | None
 ) -> tuple[Tensor, Tensor | None, Tensor | None]:
@@ -168,8 +122,7 @@ def in_projection(
         for x, w_i, b_i in zip((query, key, value), w, b)
     )
 
-# %% ../nbs/05_multihead.ipynb #37185164
-@patch
+# %% ../nbs/05_multihead.ipynb #3799d28e
 def attend(
     self: MultiHeadAttention, q: Tensor, k: Tensor, v: Tensor, attn_mask: Tensor | None,
     is_causal: bool, need_weights: bool,
@@ -188,7 +141,7 @@ def attend(
         )
     return _fused_attention(q, k, v, attn_mask, dropout_p, is_causal, gqa), None
 
-# %% ../nbs/05_multihead.ipynb #a44de55d
+
 def _fused_attention(
     q: Tensor, k: Tensor, v: Tensor, attn_mask: Tensor | None, dropout_p: float,
     is_causal: bool, enable_gqa: bool = False,
@@ -209,8 +162,7 @@ def _fused_attention(
     out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, **kw)
     return out.masked_fill(empty, 0.0)
 
-# %% ../nbs/05_multihead.ipynb #f66aadd6
-@patch
+# %% ../nbs/05_multihead.ipynb #897599b4
 def forward(
     self: MultiHeadAttention, query: Tensor, key: Tensor, value: Tensor,
     key_padding_mask: Tensor | None = None, need_weights: bool = True,
@@ -257,8 +209,7 @@ def forward(
         return out[0], None if weights is None else weights[0]
     return (out if self.batch_first else out.transpose(0, 1)), weights
 
-# %% ../nbs/05_multihead.ipynb #feec207a
-@patch
+# %% ../nbs/05_multihead.ipynb #c7e61381
 def _project(
     self: MultiHeadAttention, query: Tensor, key: Tensor, value: Tensor,
     cache: KVCache | None, position_ids: Tensor | None = None,
@@ -280,7 +231,6 @@ def _project(
     return q, k, v
 
 
-@patch
 def encode_positions(
     self: MultiHeadAttention, q: Tensor, k: Tensor, positions: int | Tensor
 ) -> tuple[Tensor, Tensor]:
@@ -290,17 +240,204 @@ def encode_positions(
     return q, k
 
 
-@patch
-def layer_mask(self: MultiHeadAttention, L: int, S: int, q: Tensor) -> Tensor | None:
+def layer_mask(
+    self: MultiHeadAttention, L: int, S: int, q: Tensor
+) -> Tensor | None:
     """A mask `(.., L, S)` this layer adds to every call (bool True = may attend, or
     float) for `L` queries after `S - L` keys, on `q`'s device: none here."""
     return None
 
 
-@patch
 def new_cache(self: MultiHeadAttention) -> KVCache:
     "An empty cache of this layer's keys and values, for decoding."
     return KVCache()
+
+# %% ../nbs/05_multihead.ipynb #26d62795
+def _batch_first(
+    self: MultiHeadAttention, query: Tensor, key: Tensor, value: Tensor,
+    key_padding_mask: Tensor | None, cache: KVCache | None = None,
+):
+    """Check the inputs, return them as `(B, ·, ·)` (self-attention stays `query is key
+    is value`) and if unbatched."""
+    if cache is not None and (self.bias_k is not None or self.add_zero_attn):
+        raise ValueError(
+            "a KVCache cannot be combined with add_bias_kv or add_zero_attn"
+        )
+    shapes = f"query {shape_of(query)}, key {shape_of(key)}, value {shape_of(value)}"
+    layout = "(B, L, ·)" if self.batch_first else "(L, B, ·)"
+    if (
+        query.dim() not in (2, 3)
+        or key.dim() != query.dim()
+        or value.dim() != query.dim()
+    ):
+        raise ValueError(
+            f"query, key and value must all be batched {layout} or all unbatched "
+            f"(L, ·): {shapes}"
+        )
+    for name, t, dim in (
+        ("query", query, self.embed_dim), ("key", key, self.kdim),
+        ("value", value, self.vdim),
+    ):
+        if t.shape[-1] != dim:
+            raise ValueError(
+                f"{name} must have {dim} features in its last dim: {shapes}"
+            )
+    unbatched = query.dim() == 2
+    convert = (
+        (lambda t: t[None])
+        if unbatched
+        else (lambda t: t)
+        if self.batch_first
+        else (lambda t: t.transpose(0, 1))
+    )
+    q = convert(query)
+    k = q if key is query else convert(key)
+    v = k if value is key else convert(value)
+    if not q.shape[0] == k.shape[0] == v.shape[0] or k.shape[1] != v.shape[1]:
+        raise ValueError(
+            "query, key and value must agree on the batch size, key and "
+            "value on the length: "
+            f"{shapes} ({layout})"
+        )
+    if key_padding_mask is not None and unbatched:
+        key_padding_mask = key_padding_mask[None]
+    return q, k, v, key_padding_mask, unbatched
+
+# %% ../nbs/05_multihead.ipynb #5af3d7a0
+def _allowed(mask: Tensor | None, name: str) -> Tensor | None:
+    """A mask in torch's module convention (bool True = may NOT attend) as the
+    functional one (True = may attend)."""
+    if mask is None or mask.is_floating_point():
+        return mask
+    if mask.dtype != torch.bool:
+        raise TypeError(
+            f"{name} must be bool (True = not allowed) or float (added), got "
+            f"dtype {mask.dtype}"
+        )
+    return ~mask
+
+
+def _merge_masks(
+    self: MultiHeadAttention, attn_mask: Tensor | None, key_padding_mask: Tensor | None,
+    B: int, L: int, S: int,
+) -> Tensor | None:
+    """`attn_mask (L, S)` or `(B*H, L, S)` and `key_padding_mask (B, S)` as one mask for
+    `(B, H, L, S)`, True = may attend."""
+    H = self.num_heads
+    if attn_mask is not None:
+        if attn_mask.shape not in ((L, S), (B * H, L, S)):
+            raise ValueError(
+                f"attn_mask must be (L, S) = {(L, S)} or (B*num_heads, L, S) = "
+                f"{(B * H, L, S)}, "
+                f"got {shape_of(attn_mask)}"
+            )
+        attn_mask = attn_mask.view(-1, H, L, S) if attn_mask.dim() == 3 else attn_mask
+    if key_padding_mask is not None and key_padding_mask.shape != (B, S):
+        raise ValueError(
+            f"key_padding_mask must be (B, S) = {(B, S)} (S: every key, the cached "
+            f"ones too), got {shape_of(key_padding_mask)}"
+        )
+    # (B, 1, 1, S)
+    padding = None if key_padding_mask is None else key_padding_mask[:, None, None, :]
+    return combine_masks(
+        L, S, _allowed(attn_mask, "attn_mask"), _allowed(padding, "key_padding_mask")
+    )
+
+# %% ../nbs/05_multihead.ipynb #6cceb7ba
+def _extra_keys(
+    self: MultiHeadAttention, k: Tensor, v: Tensor, mask: Tensor | None
+) -> tuple[Tensor, Tensor, Tensor | None]:
+    """`add_bias_kv` appends a learned key and value, `add_zero_attn` zeros: keys that
+    every query may attend."""
+    extra = []
+    if self.bias_k is not None:
+        extra.append(
+            (
+                split_heads(self.bias_k.expand(k.shape[0], 1, -1), self.num_heads),
+                split_heads(self.bias_v.expand(k.shape[0], 1, -1), self.num_heads),
+            )
+        )
+    if self.add_zero_attn:
+        extra.append(
+            (
+                k.new_zeros(*k.shape[:2], 1, k.shape[-1]),
+                v.new_zeros(*v.shape[:2], 1, v.shape[-1]),
+            )
+        )
+    for k_new, v_new in extra:
+        k, v = torch.cat([k, k_new], dim=2), torch.cat([v, v_new], dim=2)
+        if mask is not None:
+            may = torch.ones if mask.dtype == torch.bool else torch.zeros
+            mask = torch.cat(
+                [mask, may(*mask.shape[:-1], 1, dtype=mask.dtype, device=mask.device)],
+                dim=-1,
+            )
+    return k, v, mask
+
+
+def from_torch(
+    cls: type[MultiHeadAttention], m: nn.MultiheadAttention | MultiHeadAttention
+) -> MultiHeadAttention:
+    """A copy of `m`, a `torch.nn.MultiheadAttention` or a `MultiHeadAttention` (they
+    share attributes and parameters): its settings, its weights (the state dict), its
+    train/eval mode."""
+    w = m.out_proj.weight
+    heads = {k: getattr(m, k) for k in ("num_kv_heads", "head_dim") if hasattr(m, k)}
+    new = cls(
+        m.embed_dim, m.num_heads, m.dropout, m.in_proj_bias is not None,
+        m.bias_k is not None, m.add_zero_attn, m.kdim, m.vdim, m.batch_first,
+        device=w.device, dtype=w.dtype, **heads,
+    )
+    new.load_state_dict(m.state_dict())
+    return new.train(m.training)
+
+# %% ../nbs/05_multihead.ipynb #7e99e7ec
+def merge_masks(
+    self: MultiHeadAttention, attn_mask: Tensor | None,
+    key_padding_mask: Tensor | None, query: Tensor,
+) -> tuple[Tensor | None, int | None]:
+    """PyTorch's `MultiheadAttention.merge_masks`, which the inference fast path of its
+    Transformer layers calls on their `self_attn`: `(mask, mask_type)` in the module
+    convention for `query (B, L, E)`: `key_padding_mask (B, L)` alone (type 1), or
+    `attn_mask` expanded to `(B, H, L, L)` and the padding mask added (type 2); None,
+    None without masks."""
+    merged, mask_type = key_padding_mask, None if key_padding_mask is None else 1
+    if attn_mask is not None:
+        B, L, _ = query.shape
+        H, mask_type = self.num_heads, 2
+        merged = (
+            attn_mask.view(B, -1, L, L)
+            if attn_mask.dim() == 3
+            else attn_mask.view(1, 1, L, L).expand(B, H, -1, -1)
+        )
+        if key_padding_mask is not None:
+            merged = merged + key_padding_mask.view(B, 1, 1, L).expand(-1, H, -1, -1)
+    return merged, mask_type
+
+
+def _check_not_all_hidden(
+    mask: Tensor | None, key_padding_mask: Tensor | None
+) -> None:
+    """ValueError if `mask` (True = may attend) lets no query attend any key: most
+    often a padding mask of the opposite polarity. Eager tensors only: under export,
+    compile or vmap, or on the meta device, there are no values to read."""
+    if mask is None or not _has_values(mask):
+        return
+    allowed = mask if mask.dtype == torch.bool else mask > float("-inf")
+    if not allowed.any():
+        hint = "" if key_padding_mask is None else (
+            ": key_padding_mask is True where a key is padding (torch's convention); "
+            "a Hugging Face attention_mask (1 = token) is its negation"
+        )
+        raise ValueError(f"the masks hide every key from every query{hint}")
+
+
+def _has_values(t: Tensor) -> bool:
+    "Can Python look at `t`'s values (eager, not traced, not batched by vmap)?"
+    if torch.compiler.is_compiling() or torch.jit.is_tracing():
+        return False
+    batched = torch._C._functorch.is_functorch_wrapped_tensor(t)
+    return not batched and t.device.type != "meta"
 
 # %% ../nbs/05_multihead.ipynb #5fe485d1
 class KVCache:
@@ -352,187 +489,51 @@ class KVCache:
         if self._k is not None:
             self._k, self._v = self._k[index], self._v[index]
 
-# %% ../nbs/05_multihead.ipynb #32e7d6be
-@patch
-def _batch_first(
-    self: MultiHeadAttention, query: Tensor, key: Tensor, value: Tensor,
-    key_padding_mask: Tensor | None, cache: KVCache | None = None,
-):
-    """Check the inputs, return them as `(B, ·, ·)` (self-attention stays `query is key
-    is value`) and if unbatched."""
-    if cache is not None and (self.bias_k is not None or self.add_zero_attn):
-        raise ValueError(
-            "a KVCache cannot be combined with add_bias_kv or add_zero_attn"
-        )
-    shapes = f"query {shape_of(query)}, key {shape_of(key)}, value {shape_of(value)}"
-    layout = "(B, L, ·)" if self.batch_first else "(L, B, ·)"
-    if (
-        query.dim() not in (2, 3)
-        or key.dim() != query.dim()
-        or value.dim() != query.dim()
+# %% ../nbs/05_multihead.ipynb #be8545d2
+class MultiHeadAttention(nn.Module):
+    """Multi-head attention with the arguments, parameters and masks of
+    `torch.nn.MultiheadAttention`.
+
+    `forward(query, key, value)` -> `(output, weights)`: query `(L, B, E)`, key `(S, B,
+    kdim)`, value `(S, B, vdim)` and output `(L, B, E)`, or `(B, L, ·)` with
+    `batch_first=True`, or unbatched `(L, ·)`. weights: `(B, L, S)` averaged over the
+    heads, `(B, H, L, S)` with `average_attn_weights=False`, or None with
+    `need_weights=False`. Bool masks are True where a query may NOT attend (torch's
+    module convention):
+    `key_padding_mask (B, S)`, `attn_mask (L, S)` or `(B*H, L, S)`; float masks are
+    added to the scores.
+
+    Beyond torch's arguments, keyword-only: `num_kv_heads` key/value heads shared by
+    groups of the query heads (grouped-query attention; default `num_heads`) and
+    `head_dim`, the width of a head (default `embed_dim // num_heads`).
+    """
+
+    def __init__(
+        self, embed_dim: int, num_heads: int, dropout: float = 0.0, bias: bool = True,
+        add_bias_kv: bool = False, add_zero_attn: bool = False, kdim: int | None = None,
+        vdim: int | None = None, batch_first: bool = False, device=None, dtype=None,
+        *, num_kv_heads: int | None = None, head_dim: int | None = None,
     ):
-        raise ValueError(
-            f"query, key and value must all be batched {layout} or all unbatched "
-            f"(L, ·): {shapes}"
+        super().__init__()
+        _check_heads(embed_dim, num_heads, num_kv_heads, head_dim, add_bias_kv)
+        self.embed_dim = embed_dim
+        self.num_heads = num_heads
+        self.num_kv_heads = num_kv_heads or num_heads
+        self.head_dim = head_dim or embed_dim // num_heads
+        self.kdim, self.vdim = kdim or embed_dim, vdim or embed_dim
+        # torch's one stacked W_Q, W_K, W_V: all three map embed_dim to embed_dim
+        self._qkv_same_embed_dim = self.kdim == self.vdim == embed_dim and (
+            self.num_kv_heads == num_heads and self.head_dim * num_heads == embed_dim
         )
-    for name, t, dim in (
-        ("query", query, self.embed_dim), ("key", key, self.kdim),
-        ("value", value, self.vdim),
-    ):
-        if t.shape[-1] != dim:
-            raise ValueError(
-                f"{name} must have {dim} features in its last dim: {shapes}"
-            )
-    unbatched = query.dim() == 2
-    convert = (
-        (lambda t: t[None])
-        if unbatched
-        else (lambda t: t)
-        if self.batch_first
-        else (lambda t: t.transpose(0, 1))
-    )
-    q = convert(query)
-    k = q if key is query else convert(key)
-    v = k if value is key else convert(value)
-    if not q.shape[0] == k.shape[0] == v.shape[0] or k.shape[1] != v.shape[1]:
-        raise ValueError(
-            "query, key and value must agree on the batch size, key and "
-            "value on the length: "
-            f"{shapes} ({layout})"
-        )
-    if key_padding_mask is not None and unbatched:
-        key_padding_mask = key_padding_mask[None]
-    return q, k, v, key_padding_mask, unbatched
+        self.dropout = dropout
+        self.batch_first = batch_first
+        self.add_zero_attn = add_zero_attn
+        self._create_parameters(bias, add_bias_kv, device, dtype)
+        self._reset_parameters()
 
-# %% ../nbs/05_multihead.ipynb #f70c975c
-def _allowed(mask: Tensor | None, name: str) -> Tensor | None:
-    """A mask in torch's module convention (bool True = may NOT attend) as the
-    functional one (True = may attend)."""
-    if mask is None or mask.is_floating_point():
-        return mask
-    if mask.dtype != torch.bool:
-        raise TypeError(
-            f"{name} must be bool (True = not allowed) or float (added), got "
-            f"dtype {mask.dtype}"
-        )
-    return ~mask
-
-# %% ../nbs/05_multihead.ipynb #9d7ec85e
-@patch
-def _merge_masks(
-    self: MultiHeadAttention, attn_mask: Tensor | None, key_padding_mask: Tensor | None,
-    B: int, L: int, S: int,
-) -> Tensor | None:
-    """`attn_mask (L, S)` or `(B*H, L, S)` and `key_padding_mask (B, S)` as one mask for
-    `(B, H, L, S)`, True = may attend."""
-    H = self.num_heads
-    if attn_mask is not None:
-        if attn_mask.shape not in ((L, S), (B * H, L, S)):
-            raise ValueError(
-                f"attn_mask must be (L, S) = {(L, S)} or (B*num_heads, L, S) = "
-                f"{(B * H, L, S)}, "
-                f"got {shape_of(attn_mask)}"
-            )
-        attn_mask = attn_mask.view(-1, H, L, S) if attn_mask.dim() == 3 else attn_mask
-    if key_padding_mask is not None and key_padding_mask.shape != (B, S):
-        raise ValueError(
-            f"key_padding_mask must be (B, S) = {(B, S)} (S: every key, the cached "
-            f"ones too), got {shape_of(key_padding_mask)}"
-        )
-    # (B, 1, 1, S)
-    padding = None if key_padding_mask is None else key_padding_mask[:, None, None, :]
-    return combine_masks(
-        L, S, _allowed(attn_mask, "attn_mask"), _allowed(padding, "key_padding_mask")
-    )
-
-
-@patch
-def _extra_keys(self: MultiHeadAttention, k: Tensor, v: Tensor, mask: Tensor | None):
-    """`add_bias_kv` appends a learned key and value, `add_zero_attn` zeros: keys that
-    every query may attend."""
-    extra = []
-    if self.bias_k is not None:
-        extra.append(
-            (
-                split_heads(self.bias_k.expand(k.shape[0], 1, -1), self.num_heads),
-                split_heads(self.bias_v.expand(k.shape[0], 1, -1), self.num_heads),
-            )
-        )
-    if self.add_zero_attn:
-        extra.append(
-            (
-                k.new_zeros(*k.shape[:2], 1, k.shape[-1]),
-                v.new_zeros(*v.shape[:2], 1, v.shape[-1]),
-            )
-        )
-    for k_new, v_new in extra:
-        k, v = torch.cat([k, k_new], dim=2), torch.cat([v, v_new], dim=2)
-        if mask is not None:
-            may = torch.ones if mask.dtype == torch.bool else torch.zeros
-            mask = torch.cat(
-                [mask, may(*mask.shape[:-1], 1, dtype=mask.dtype, device=mask.device)],
-                dim=-1,
-            )
-    return k, v, mask
-
-# %% ../nbs/05_multihead.ipynb #7b7832a7
-@patch
-def merge_masks(
-    self: MultiHeadAttention, attn_mask: Tensor | None,
-    key_padding_mask: Tensor | None, query: Tensor,
-) -> tuple[Tensor | None, int | None]:
-    """PyTorch's `MultiheadAttention.merge_masks`, which the inference fast path of its
-    Transformer layers calls on their `self_attn`: `(mask, mask_type)` in the module
-    convention for `query (B, L, E)`: `key_padding_mask (B, L)` alone (type 1), or
-    `attn_mask` expanded to `(B, H, L, L)` and the padding mask added (type 2); None,
-    None without masks."""
-    merged, mask_type = key_padding_mask, None if key_padding_mask is None else 1
-    if attn_mask is not None:
-        B, L, _ = query.shape
-        H, mask_type = self.num_heads, 2
-        merged = (
-            attn_mask.view(B, -1, L, L)
-            if attn_mask.dim() == 3
-            else attn_mask.view(1, 1, L, L).expand(B, H, -1, -1)
-        )
-        if key_padding_mask is not None:
-            merged = merged + key_padding_mask.view(B, 1, 1, L).expand(-1, H, -1, -1)
-    return merged, mask_type
-
-
-def _check_not_all_hidden(mask: Tensor | None, key_padding_mask: Tensor | None):
-    """ValueError if `mask` (True = may attend) lets no query attend any key: most
-    often a padding mask of the opposite polarity. Eager tensors only: under export,
-    compile or vmap, or on the meta device, there are no values to read."""
-    if mask is None or not _has_values(mask):
-        return
-    allowed = mask if mask.dtype == torch.bool else mask > float("-inf")
-    if not allowed.any():
-        hint = "" if key_padding_mask is None else (
-            ": key_padding_mask is True where a key is padding (torch's convention); "
-            "a Hugging Face attention_mask (1 = token) is its negation"
-        )
-        raise ValueError(f"the masks hide every key from every query{hint}")
-
-
-def _has_values(t: Tensor) -> bool:
-    "Can Python look at `t`'s values (eager, not traced, not batched by vmap)?"
-    if torch.compiler.is_compiling() or torch.jit.is_tracing():
-        return False
-    batched = torch._C._functorch.is_functorch_wrapped_tensor(t)
-    return not batched and t.device.type != "meta"
-
-# %% ../nbs/05_multihead.ipynb #4d994bb9
-@patch(cls_method=True)
-def from_torch(cls: MultiHeadAttention, m: nn.MultiheadAttention) -> MultiHeadAttention:
-    """A copy of `m`, a `torch.nn.MultiheadAttention` or a `MultiHeadAttention` (they
-    share attributes and parameters): its settings, its weights (the state dict), its
-    train/eval mode."""
-    w = m.out_proj.weight
-    new = cls(
-        m.embed_dim, m.num_heads, m.dropout, m.in_proj_bias is not None,
-        m.bias_k is not None, m.add_zero_attn, m.kdim, m.vdim, m.batch_first,
-        device=w.device, dtype=w.dtype,
-    )
-    new.load_state_dict(m.state_dict())
-    return new.train(m.training)
+    _create_parameters, _reset_parameters = _create_parameters, _reset_parameters
+    in_projection, attend, forward = in_projection, attend, forward
+    _project, encode_positions, layer_mask = _project, encode_positions, layer_mask
+    new_cache, _batch_first, _merge_masks = new_cache, _batch_first, _merge_masks
+    merge_masks, _extra_keys = merge_masks, _extra_keys
+    from_torch = classmethod(from_torch)

@@ -197,3 +197,19 @@ def test_no_work_is_cited_by_hand():
         text = ROLE.sub("", re.sub(r"`[^`]*`", "", ROLE.sub("", text)))    # roles and code spans are not prose
         found = [m[0] for m in HAND_CITATION.finditer(text)]
         assert not found, f"{name}: cite these through nbs/references.bib: {found}"
+
+
+def test_a_fold_says_what_it_hides():
+    "`#| fold what` (an export cell) or `#| code-fold: what` folds the cell behind a button named for what it hides."
+    nb = nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_code_cell("#| exporti\n#| fold torch's masks and the cache\ndef f(): pass"),
+        nbformat.v4.new_code_cell("#| code-fold: the plotting code\nplot()"),
+        nbformat.v4.new_code_cell("#| code-fold: true\nplain()"),
+    ])
+    cells = read_nbdev_notebook(nbformat.writes(nb)).cells
+    assert [c.source for c in cells] == ["def f(): pass", "plot()", "plain()"]
+    assert all("hide-input" in c.metadata.tags for c in cells)
+    assert cells[0].metadata.mystnb == {"code_prompt_show": "Show torch's masks and the cache",
+                                        "code_prompt_hide": "Hide torch's masks and the cache"}
+    assert cells[1].metadata.mystnb["code_prompt_show"] == "Show the plotting code"
+    assert "mystnb" not in cells[2].metadata                            # a bare fold keeps the theme's words
