@@ -13,7 +13,6 @@ from typing import Protocol
 
 import torch
 import torch.nn.functional as F
-from fastcore.basics import patch
 from torch import Tensor, nn
 
 from .attention import shape_of
@@ -23,8 +22,8 @@ from .search import beams, decode
 from .transformer import LearnedPositions
 
 # %% auto #0
-__all__ = ['SHAKESPEARE_HOWTO', 'HF_FAMILIES', 'load_text', 'char_vocab', 'encode_text', 'windows', 'lm_loss', 'text_batches',
-           'held_out_loss', 'GPTConfig', 'ModelConfig', 'GPTBlock', 'GPT']
+__all__ = ['SHAKESPEARE_HOWTO', 'load_text', 'char_vocab', 'encode_text', 'windows', 'lm_loss', 'text_batches', 'held_out_loss',
+           'GPTConfig', 'ModelConfig', 'GPTBlock', 'GPT']
 
 # %% ../nbs/10_gpt.ipynb #c96d4c0f
 SHAKESPEARE_HOWTO = (
@@ -91,6 +90,67 @@ def held_out_loss(model: nn.Module, ids: Tensor, context: int, batch_size=64) ->
         total += F.cross_entropy(model(x).flatten(0, 1), y.flatten(), reduction="sum")
     return float(total) / (len(starts) * context)
 
+# %% ../nbs/10_gpt.ipynb #9cc15508
+def _gpt2_init_weights(self: GPTConfig, model: nn.Module) -> None:
+    """GPT-2's initialisation of `model`: weights N(0, 0.02), the projections into the
+    residual stream N(0, 0.02/√(2 n_layer)), biases 0, norms 1 and 0."""
+    proj_std = 0.02 / math.sqrt(2 * self.n_layer)
+    for name, p in model.named_parameters():
+        if "ln_" in name:
+            continue
+        if p.dim() == 1:
+            nn.init.zeros_(p)
+        else:
+            std = (
+                proj_std
+                if name.endswith(("out_proj.weight", "c_proj.weight"))
+                else 0.02
+            )
+            nn.init.normal_(p, 0.0, std)
+
+# %% ../nbs/10_gpt.ipynb #81970077
+def _gpt2_config(cls: type[GPTConfig], model: nn.Module) -> GPTConfig:
+    """The configuration of a GPT-2 `model` (`GPT2LMHeadModel`) that `GPT` copies
+    exactly, else ValueError. `dropout` is GPT-2's `resid_pdrop` (which its
+    `embd_pdrop` is taken to equal), `attn_dropout` its `attn_pdrop`."""
+    c = model.config
+    exact = dict(
+        gelu_tanh=c.activation_function in ("gelu_new", "gelu_pytorch_tanh"),
+        tied_embeddings=model.lm_head.weight is model.transformer.wte.weight,
+        scale_attn_weights=c.scale_attn_weights,
+        no_scale_by_layer=not c.scale_attn_by_inverse_layer_idx,
+        no_upcast_reorder=not c.reorder_and_upcast_attn,
+    )
+    if not all(exact.values()):
+        raise ValueError(f"GPT cannot copy this GPT-2 configuration: {exact}")
+    return cls(
+        vocab_size=c.vocab_size, n_positions=c.n_positions, n_embd=c.n_embd,
+        n_layer=c.n_layer, n_head=c.n_head, n_inner=c.n_inner,
+        dropout=c.resid_pdrop, attn_dropout=c.attn_pdrop,
+        layer_norm_eps=c.layer_norm_epsilon,
+    )
+
+
+# a GPT-2 layer's modules -> the prefixes of our parameter names; the weights of all
+# but the norms are Conv1D's
+_HF_LAYER = {
+    "ln_1": "ln_1.", "attn.c_attn": "attn.in_proj_", "attn.c_proj": "attn.out_proj.",
+    "ln_2": "ln_2.", "mlp.c_fc": "mlp.c_fc.", "mlp.c_proj": "mlp.c_proj.",
+}
+
+
+def _gpt2_state_dict(self: GPTConfig, theirs: dict[str, Tensor]) -> dict[str, Tensor]:
+    """A `GPT2LMHeadModel`'s state dict under our names; `Conv1D` stores its weight
+    `(in, out)`, the transpose of `nn.Linear`'s `(out, in)`."""
+    ours = {f"{k}.weight": theirs[f"transformer.{k}.weight"] for k in ("wte", "wpe")}
+    ours |= {f"ln_f.{k}": theirs[f"transformer.ln_f.{k}"] for k in ("weight", "bias")}
+    for i in range(self.n_layer):
+        for (name, mine), kind in product(_HF_LAYER.items(), ("weight", "bias")):
+            t = theirs[f"transformer.h.{i}.{name}.{kind}"]
+            conv = kind == "weight" and not name.startswith("ln")
+            ours[f"h.{i}.{mine}{kind}"] = t.T if conv else t
+    return ours
+
 # %% ../nbs/10_gpt.ipynb #e50d4e77
 @dataclass(kw_only=True)
 class GPTConfig:
@@ -138,6 +198,9 @@ class GPTConfig:
         "Added to the token embeddings: one learned vector per position."
         return LearnedPositions(self.n_embd, self.n_positions)
 
+    init_weights, hf_state_dict = _gpt2_init_weights, _gpt2_state_dict
+    from_hf = classmethod(_gpt2_config)
+
 # %% ../nbs/10_gpt.ipynb #e98c6f2f
 class ModelConfig(Protocol):
     """What `GPTBlock` and `GPT` need of a model family's configuration (GPT-2's
@@ -161,6 +224,25 @@ class ModelConfig(Protocol):
     def init_weights(self, model: nn.Module) -> None: ...
     def hf_state_dict(self, theirs: dict[str, Tensor]) -> dict[str, Tensor]: ...
 
+# %% ../nbs/10_gpt.ipynb #29abac90
+def _block_forward(
+    self: GPTBlock, x: Tensor, cache: KVCache | None = None, *,
+    key_padding_mask: Tensor | None = None, position_ids: Tensor | None = None,
+) -> Tensor:
+    """`x (B, T, n_embd)` -> `(B, T, n_embd)`. `cache`: this layer's `KVCache`; `x` then
+    holds the positions after those it keeps. `key_padding_mask (B, S)` (True =
+    padding) and `position_ids (B, T)` are for a padded batch."""
+    h = x if self.ln_1 is None else self.ln_1(x)
+    a, _ = self.attn(
+        h, h, h, key_padding_mask=key_padding_mask, need_weights=False,
+        is_causal=True, cache=cache, position_ids=position_ids,
+    )
+    x = x + self.drop(a) if self.residual else self.drop(a)
+    if self.mlp is not None:
+        m = self.mlp(x if self.ln_2 is None else self.ln_2(x))
+        x = x + m if self.residual else m
+    return x
+
 # %% ../nbs/10_gpt.ipynb #707a016c
 class GPTBlock(nn.Module):
     """One layer of a GPT: causal self-attention and a feed-forward sublayer, each
@@ -180,86 +262,10 @@ class GPTBlock(nn.Module):
         self.ln_2 = config.norm() if config.residual and config.mlp else None
         self.mlp = config.feed_forward() if config.mlp else None
 
-# %% ../nbs/10_gpt.ipynb #29abac90
-@patch
-def forward(
-    self: GPTBlock, x: Tensor, cache: KVCache | None = None, *,
-    key_padding_mask: Tensor | None = None, position_ids: Tensor | None = None,
-) -> Tensor:
-    """`x (B, T, n_embd)` -> `(B, T, n_embd)`. `cache`: this layer's `KVCache`; `x` then
-    holds the positions after those it keeps. `key_padding_mask (B, S)` (True =
-    padding) and `position_ids (B, T)` are for a padded batch."""
-    h = x if self.ln_1 is None else self.ln_1(x)
-    a, _ = self.attn(
-        h, h, h, key_padding_mask=key_padding_mask, need_weights=False,
-        is_causal=True, cache=cache, position_ids=position_ids,
-    )
-    x = x + self.drop(a) if self.residual else self.drop(a)
-    if self.mlp is not None:
-        m = self.mlp(x if self.ln_2 is None else self.ln_2(x))
-        x = x + m if self.residual else m
-    return x
-
-# %% ../nbs/10_gpt.ipynb #b2118db7
-class GPT(nn.Module):
-    """A decoder-only Transformer: token embeddings (plus the positions the family
-    adds), `n_layer` `GPTBlock`s, a final norm and an output layer (the token
-    embeddings where the family ties them). The family is the configuration:
-    `GPT(vocab_size=..., n_layer=...)` or `GPT(GPTConfig(...))` is GPT-2,
-    `GPT(LlamaConfig(...))` (`attn_tutorial.modern`) Llama or Mistral. `gpt(idx (B,
-    T))` -> logits `(B, T, vocab_size)` for the token after each position;
-    `generate` continues a prompt. The context is `n_positions` tokens."""
-
-    def __init__(self, config: ModelConfig | None = None, /, **settings):
-        super().__init__()
-        c = self.config = _config(config, settings)
-        self.vocab_size, self.n_positions = c.vocab_size, c.n_positions
-        self.wte = nn.Embedding(c.vocab_size, c.n_embd)
-        self.wpe = c.embed_positions()
-        self.drop = nn.Dropout(c.dropout)
-        self.h = nn.ModuleList(GPTBlock(c) for _ in range(c.n_layer))
-        self.ln_f = c.norm() if c.residual else None
-        self.lm_head = (
-            None
-            if c.tie_embeddings
-            else nn.Linear(c.n_embd, c.vocab_size, bias=False)
-        )
-        c.init_weights(self)
-
-
-def _config(config, settings: dict) -> ModelConfig:
-    "`config`, or a `GPTConfig` of `settings`; a ValueError for anything else."
-    if config is None:
-        return GPTConfig(**settings)
-    if settings or not callable(getattr(config, "attention", None)):
-        raise ValueError(
-            "GPT takes a configuration (GPTConfig(...), LlamaConfig(...)) or GPT-2's "
-            f"settings by name (GPT(vocab_size=65, ...)), got {config!r} and {settings}"
-        )
-    return config
-
-# %% ../nbs/10_gpt.ipynb #9cc15508
-@patch
-def init_weights(self: GPTConfig, model: nn.Module) -> None:
-    """GPT-2's initialisation of `model`: weights N(0, 0.02), the projections into the
-    residual stream N(0, 0.02/√(2 n_layer)), biases 0, norms 1 and 0."""
-    proj_std = 0.02 / math.sqrt(2 * self.n_layer)
-    for name, p in model.named_parameters():
-        if "ln_" in name:
-            continue
-        if p.dim() == 1:
-            nn.init.zeros_(p)
-        else:
-            std = (
-                proj_std
-                if name.endswith(("out_proj.weight", "c_proj.weight"))
-                else 0.02
-            )
-            nn.init.normal_(p, 0.0, std)
+    forward = _block_forward
 
 # %% ../nbs/10_gpt.ipynb #77ac1c65
-@patch
-def forward(
+def _gpt_forward(
     self: GPT, idx: Tensor, caches: list[KVCache] | None = None, *,
     attention_mask: Tensor | None = None,
 ) -> Tensor:
@@ -284,7 +290,6 @@ def forward(
     return F.linear(x, out.weight)
 
 # %% ../nbs/10_gpt.ipynb #57a35ca5
-@patch
 def _check_ids(self: GPT, idx: Tensor, length: int) -> None:
     "ValueError unless `idx` is `(B, T)` ids of the vocabulary and `length` fits."
     if idx.dim() != 2 or 0 in idx.shape or idx.dtype not in (torch.long, torch.int):
@@ -332,8 +337,7 @@ HF_FAMILIES = {
 }
 
 
-@patch(cls_method=True)
-def from_hf(cls: GPT, model: nn.Module) -> GPT:
+def _gpt_from_hf(cls: type[GPT], model: nn.Module) -> GPT:
     """A copy of a `transformers` causal language model of a family in `HF_FAMILIES`
     (`GPT2LMHeadModel`, `LlamaForCausalLM`, `MistralForCausalLM`): its configuration
     (the family's `from_hf`), its weights (the family's `hf_state_dict`), dtype,
@@ -352,54 +356,8 @@ def from_hf(cls: GPT, model: nn.Module) -> GPT:
     new.load_state_dict(config.hf_state_dict(model.state_dict()), strict=True)
     return new.train(model.training)
 
-# %% ../nbs/10_gpt.ipynb #81970077
-@patch(cls_method=True)
-def from_hf(cls: GPTConfig, model: nn.Module) -> GPTConfig:
-    """The configuration of a GPT-2 `model` (`GPT2LMHeadModel`) that `GPT` copies
-    exactly, else ValueError. `dropout` is GPT-2's `resid_pdrop` (which its
-    `embd_pdrop` is taken to equal), `attn_dropout` its `attn_pdrop`."""
-    c = model.config
-    exact = dict(
-        gelu_tanh=c.activation_function in ("gelu_new", "gelu_pytorch_tanh"),
-        tied_embeddings=model.lm_head.weight is model.transformer.wte.weight,
-        scale_attn_weights=c.scale_attn_weights,
-        no_scale_by_layer=not c.scale_attn_by_inverse_layer_idx,
-        no_upcast_reorder=not c.reorder_and_upcast_attn,
-    )
-    if not all(exact.values()):
-        raise ValueError(f"GPT cannot copy this GPT-2 configuration: {exact}")
-    return cls(
-        vocab_size=c.vocab_size, n_positions=c.n_positions, n_embd=c.n_embd,
-        n_layer=c.n_layer, n_head=c.n_head, n_inner=c.n_inner,
-        dropout=c.resid_pdrop, attn_dropout=c.attn_pdrop,
-        layer_norm_eps=c.layer_norm_epsilon,
-    )
-
-
-# a GPT-2 layer's modules -> the prefixes of our parameter names; the weights of all
-# but the norms are Conv1D's
-_HF_LAYER = {
-    "ln_1": "ln_1.", "attn.c_attn": "attn.in_proj_", "attn.c_proj": "attn.out_proj.",
-    "ln_2": "ln_2.", "mlp.c_fc": "mlp.c_fc.", "mlp.c_proj": "mlp.c_proj.",
-}
-
-
-@patch
-def hf_state_dict(self: GPTConfig, theirs: dict[str, Tensor]) -> dict[str, Tensor]:
-    """A `GPT2LMHeadModel`'s state dict under our names; `Conv1D` stores its weight
-    `(in, out)`, the transpose of `nn.Linear`'s `(out, in)`."""
-    ours = {f"{k}.weight": theirs[f"transformer.{k}.weight"] for k in ("wte", "wpe")}
-    ours |= {f"ln_f.{k}": theirs[f"transformer.ln_f.{k}"] for k in ("weight", "bias")}
-    for i in range(self.n_layer):
-        for (name, mine), kind in product(_HF_LAYER.items(), ("weight", "bias")):
-            t = theirs[f"transformer.h.{i}.{name}.{kind}"]
-            conv = kind == "weight" and not name.startswith("ln")
-            ours[f"h.{i}.{mine}{kind}"] = t.T if conv else t
-    return ours
-
 # %% ../nbs/10_gpt.ipynb #2ffe700f
-@patch
-def generate(
+def _generate(
     self: GPT, idx: Tensor, max_new_tokens: int, do_sample: bool = False,
     temperature: float = 1.0, top_k: int | None = None, top_p: float | None = None,
     use_cache: bool = True, generator: torch.Generator | None = None, *,
@@ -432,23 +390,20 @@ def generate(
     return torch.cat([idx, found.tokens], dim=1)
 
 # %% ../nbs/10_gpt.ipynb #b7dc66c4
-@patch
-def new_caches(self: GPT) -> list[KVCache]:
+def _new_caches(self: GPT) -> list[KVCache]:
     """One empty cache per layer, of the kind its attention keeps (`new_cache`: a
     `KVCache`, or less for attention with a window)."""
     return [block.attn.new_cache() for block in self.h]
 
 
-@patch
-def start(self: GPT, memory: Tensor | None = None, use_cache: bool = True) -> tuple:
+def _start(self: GPT, memory: Tensor | None = None, use_cache: bool = True) -> tuple:
     """The decoding state before the first new token (`attn_tutorial.search`): the
     caches (None without) and how many tokens of the prefix they hold. `memory`: the
     prompt's attention mask, or None."""
     return self.new_caches() if use_cache else None, 0
 
 
-@patch
-def step(
+def _step(
     self: GPT, prefix: Tensor, state: tuple, memory: Tensor | None = None,
     need_weights: bool = False,
 ) -> tuple[Tensor, tuple, None]:
@@ -463,3 +418,45 @@ def step(
     fed = prefix if caches is None else prefix[:, seen:]
     logits = self(fed, caches, attention_mask=mask)[:, -1]
     return logits, (caches, prefix.shape[1]), None
+
+# %% ../nbs/10_gpt.ipynb #b2118db7
+class GPT(nn.Module):
+    """A decoder-only Transformer: token embeddings (plus the positions the family
+    adds), `n_layer` `GPTBlock`s, a final norm and an output layer (the token
+    embeddings where the family ties them). The family is the configuration:
+    `GPT(vocab_size=..., n_layer=...)` or `GPT(GPTConfig(...))` is GPT-2,
+    `GPT(LlamaConfig(...))` (`attn_tutorial.modern`) Llama or Mistral. `gpt(idx (B,
+    T))` -> logits `(B, T, vocab_size)` for the token after each position;
+    `generate` continues a prompt. The context is `n_positions` tokens."""
+
+    def __init__(self, config: ModelConfig | None = None, /, **settings):
+        super().__init__()
+        c = self.config = _config(config, settings)
+        self.vocab_size, self.n_positions = c.vocab_size, c.n_positions
+        self.wte = nn.Embedding(c.vocab_size, c.n_embd)
+        self.wpe = c.embed_positions()
+        self.drop = nn.Dropout(c.dropout)
+        self.h = nn.ModuleList(GPTBlock(c) for _ in range(c.n_layer))
+        self.ln_f = c.norm() if c.residual else None
+        self.lm_head = (
+            None
+            if c.tie_embeddings
+            else nn.Linear(c.n_embd, c.vocab_size, bias=False)
+        )
+        c.init_weights(self)
+
+
+    forward, _check_ids, generate = _gpt_forward, _check_ids, _generate
+    new_caches, start, step = _new_caches, _start, _step
+    from_hf = classmethod(_gpt_from_hf)
+
+def _config(config, settings: dict) -> ModelConfig:
+    "`config`, or a `GPTConfig` of `settings`; a ValueError for anything else."
+    if config is None:
+        return GPTConfig(**settings)
+    if settings or not callable(getattr(config, "attention", None)):
+        raise ValueError(
+            "GPT takes a configuration (GPTConfig(...), LlamaConfig(...)) or GPT-2's "
+            f"settings by name (GPT(vocab_size=65, ...)), got {config!r} and {settings}"
+        )
+    return config

@@ -8,7 +8,6 @@ from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
-from fastcore.basics import patch
 from torch import Tensor, nn
 
 from .attention import causal_mask, combine_masks
@@ -17,7 +16,7 @@ from .transformer import LearnedPositions, SinusoidalPositions
 
 # %% auto #0
 __all__ = ['rope_angles', 'rotate_half', 'apply_rope', 'apply_rope_interleaved', 'alibi_slopes', 'alibi_bias', 'RMSNorm',
-           'SwiGLU', 'window_mask', 'LlamaAttention', 'cache_bytes', 'LlamaConfig', 'ScaledPositions', 'RollingKVCache']
+           'SwiGLU', 'window_mask', 'LlamaAttention', 'cache_bytes', 'LlamaConfig', 'RollingKVCache']
 
 # %% ../nbs/12_modern.ipynb #e4dbb342
 def rope_angles(
@@ -115,6 +114,38 @@ def window_mask(
         allowed &= ~causal_mask(L, S, offset - window, device=device)
     return allowed
 
+# %% ../nbs/12_modern.ipynb #3193db5b
+def encode_positions(
+    self: LlamaAttention, q: Tensor, k: Tensor, positions: int | Tensor
+) -> tuple[Tensor, Tensor]:
+    """RoPE: queries and keys `(B, ·, T, D)` of positions `positions ..` (or
+    `positions (B, T)`, a padded batch's) rotated."""
+    if self.positions != "rope":
+        return q, k
+    if isinstance(positions, int):
+        positions = torch.arange(positions, positions + q.shape[-2], device=q.device)
+    cos, sin = rope_angles(self.head_dim, positions, self.rope_base)
+    if cos.dim() == 3:  # (B, T, D): one row of positions per sequence, for every head
+        cos, sin = cos[:, None], sin[:, None]
+    return apply_rope(q, cos, sin), apply_rope(k, cos, sin)
+
+
+def layer_mask(self: LlamaAttention, L: int, S: int, q: Tensor) -> Tensor | None:
+    """The window (bool, True = may attend) and ALiBi's penalties (float `(H, L, S)`)
+    for `L` queries after `S - L` keys: a rolling cache keeps only the last ones."""
+    window = None
+    if self.window is not None:
+        window = window_mask(L, S, self.window, S - L, device=q.device)
+    if self.positions != "alibi":
+        return window
+    bias = alibi_bias(self.num_heads, L, S, S - L).to(q.device, q.dtype)
+    return combine_masks(L, S, window, bias)
+
+
+def new_cache(self: LlamaAttention) -> KVCache:
+    "A `RollingKVCache` of the last `window - 1` positions where there is a window."
+    return KVCache() if self.window is None else RollingKVCache(self.window)
+
 # %% ../nbs/12_modern.ipynb #7b69b9d7
 class LlamaAttention(MultiHeadAttention):
     """The book's `MultiHeadAttention` as Llama and Mistral use it: self-attention,
@@ -139,40 +170,7 @@ class LlamaAttention(MultiHeadAttention):
         )
         self.window, self.positions, self.rope_base = window, positions, rope_base
 
-# %% ../nbs/12_modern.ipynb #3193db5b
-@patch
-def encode_positions(
-    self: LlamaAttention, q: Tensor, k: Tensor, positions: int | Tensor
-) -> tuple[Tensor, Tensor]:
-    """RoPE: queries and keys `(B, ·, T, D)` of positions `positions ..` (or
-    `positions (B, T)`, a padded batch's) rotated."""
-    if self.positions != "rope":
-        return q, k
-    if isinstance(positions, int):
-        positions = torch.arange(positions, positions + q.shape[-2], device=q.device)
-    cos, sin = rope_angles(self.head_dim, positions, self.rope_base)
-    if cos.dim() == 3:  # (B, T, D): one row of positions per sequence, for every head
-        cos, sin = cos[:, None], sin[:, None]
-    return apply_rope(q, cos, sin), apply_rope(k, cos, sin)
-
-
-@patch
-def layer_mask(self: LlamaAttention, L: int, S: int, q: Tensor) -> Tensor | None:
-    """The window (bool, True = may attend) and ALiBi's penalties (float `(H, L, S)`)
-    for `L` queries after `S - L` keys: a rolling cache keeps only the last ones."""
-    window = None
-    if self.window is not None:
-        window = window_mask(L, S, self.window, S - L, device=q.device)
-    if self.positions != "alibi":
-        return window
-    bias = alibi_bias(self.num_heads, L, S, S - L).to(q.device, q.dtype)
-    return combine_masks(L, S, window, bias)
-
-
-@patch
-def new_cache(self: LlamaAttention) -> KVCache:
-    "A `RollingKVCache` of the last `window - 1` positions where there is a window."
-    return KVCache() if self.window is None else RollingKVCache(self.window)
+    encode_positions, layer_mask, new_cache = encode_positions, layer_mask, new_cache
 
 # %% ../nbs/12_modern.ipynb #a4dcf3a9
 def cache_bytes(
@@ -180,6 +178,115 @@ def cache_bytes(
 ) -> int:
     "The cache's bytes: `2 x n_layer x n_kv_head x head_dim x tokens x bytes_per`."
     return 2 * n_layer * n_kv_head * head_dim * tokens * bytes_per
+
+# %% ../nbs/12_modern.ipynb #956c0f10
+def _llama_norm(self: LlamaConfig) -> nn.Module:
+    return RMSNorm(self.n_embd, self.eps)
+
+
+def _llama_attention(self: LlamaConfig) -> LlamaAttention:
+    inside = self.positions in ("rope", "alibi")  # else: none, or added to the input
+    return LlamaAttention(
+        self.n_embd, self.n_head, num_kv_heads=self.n_kv_head, head_dim=self.head_dim,
+        window=self.window, positions=self.positions if inside else "none",
+        rope_base=self.rope_base, bias=self.bias, dropout=self.attn_dropout,
+    )
+
+
+def _llama_feed_forward(self: LlamaConfig) -> nn.Module:
+    return SwiGLU(self.n_embd, self.n_inner or 4 * self.n_embd)
+
+
+def _llama_embed_positions(self: LlamaConfig) -> nn.Module | None:
+    "Positions added to the token embeddings: none, unless learned or sinusoidal."
+    if self.positions == "learned":
+        return LearnedPositions(self.n_embd, self.n_positions)
+    if self.positions == "sinusoidal":
+        # as the Transformer does, lest sinusoids of size 1 drown the tokens
+        sinusoids = SinusoidalPositions(self.n_embd, self.n_positions)
+        return ScaledPositions(sinusoids, math.sqrt(self.n_embd))
+    return None
+
+
+def _llama_init_weights(self: LlamaConfig, model: nn.Module) -> None:
+    "Llama's: every matrix N(0, 0.02) (its `initializer_range`), norms 1."
+    for p in model.parameters():
+        if p.dim() > 1:
+            nn.init.normal_(p, 0.0, 0.02)
+
+
+class ScaledPositions(nn.Module):
+    "`positions(x * scale, offset)`: positions added to scaled token embeddings."
+
+    def __init__(self, positions: nn.Module, scale: float):
+        super().__init__()
+        self.positions, self.scale = positions, scale
+
+    def forward(self, x: Tensor, offset: int = 0) -> Tensor:
+        return self.positions(x * self.scale, offset)
+
+# %% ../nbs/12_modern.ipynb #83127da9
+def _llama_config(cls: type[LlamaConfig], model: nn.Module) -> LlamaConfig:
+    """The configuration of a `LlamaForCausalLM` or `MistralForCausalLM` that `GPT`
+    copies exactly (else ValueError): `GPT.from_hf` calls it."""
+    c = model.config
+    rope = getattr(c, "rope_parameters", None) or {}
+    exact = dict(
+        silu=c.hidden_act == "silu",
+        default_rope=rope.get("rope_type", "default") == "default",
+        no_mlp_bias=not getattr(c, "mlp_bias", False),
+        one_tensor_parallel=getattr(c, "pretraining_tp", 1) == 1,
+    )
+    if not all(exact.values()):
+        raise ValueError(f"GPT cannot copy this Llama configuration: {exact}")
+    mistral = c.model_type == "mistral"
+    return cls(
+        vocab_size=c.vocab_size, n_positions=c.max_position_embeddings,
+        n_embd=c.hidden_size, n_layer=c.num_hidden_layers,
+        n_head=c.num_attention_heads, n_kv_head=c.num_key_value_heads,
+        n_inner=c.intermediate_size, head_dim=c.head_dim,
+        window=getattr(c, "sliding_window", None) if mistral else None,
+        rope_base=rope["rope_theta"], eps=c.rms_norm_eps,
+        tie_embeddings=c.tie_word_embeddings,
+        bias=getattr(c, "attention_bias", False), attn_dropout=c.attention_dropout,
+    )
+
+# %% ../nbs/12_modern.ipynb #c0f76aaa
+def _llama_state_dict(self: LlamaConfig, theirs: dict[str, Tensor]) -> dict[str, Tensor]:
+    """A Llama's or Mistral's state dict under our names (`wte`, `h.i.ln_1`, `attn`,
+    `ln_2`, `mlp`, `ln_f`, `lm_head`)."""
+    ours = {
+        "wte.weight": theirs["model.embed_tokens.weight"],
+        "ln_f.weight": theirs["model.norm.weight"],
+    }
+    if not self.tie_embeddings:
+        ours["lm_head.weight"] = theirs["lm_head.weight"]
+    for i in range(self.n_layer):
+        t, o = f"model.layers.{i}.", f"h.{i}."
+        ours[o + "ln_1.weight"] = theirs[t + "input_layernorm.weight"]
+        ours[o + "ln_2.weight"] = theirs[t + "post_attention_layernorm.weight"]
+        for part in ("gate_proj", "up_proj", "down_proj"):
+            ours[f"{o}mlp.{part}.weight"] = theirs[f"{t}mlp.{part}.weight"]
+        ours |= _hf_attention(self, theirs, t + "self_attn.", o + "attn.")
+    return ours
+
+
+def _hf_attention(
+    self: LlamaConfig, theirs: dict[str, Tensor], t: str, o: str
+) -> dict[str, Tensor]:
+    "One attention's weights: W_Q, W_K, W_V stacked where our module stacks them."
+    q, k, v = (theirs[f"{t}{x}_proj.weight"] for x in "qkv")
+    kv, d = self.n_kv_head or self.n_head, self.head_dim or self.n_embd // self.n_head
+    if kv == self.n_head and d * self.n_head == self.n_embd:
+        ours = {o + "in_proj_weight": torch.cat([q, k, v])}
+    else:
+        ours = {f"{o}{x}_proj_weight": w for x, w in zip("qkv", (q, k, v))}
+    ours[o + "out_proj.weight"] = theirs[t + "o_proj.weight"]
+    if self.bias:
+        biases = [theirs[f"{t}{x}_proj.bias"] for x in "qkv"]
+        ours[o + "in_proj_bias"] = torch.cat(biases)
+        ours[o + "out_proj.bias"] = theirs[t + "o_proj.bias"]
+    return ours
 
 # %% ../nbs/12_modern.ipynb #1947fbd4
 @dataclass(kw_only=True)
@@ -218,122 +325,9 @@ class LlamaConfig:
                 f"positions must be one of {kinds}, got {self.positions!r}"
             )
 
-# %% ../nbs/12_modern.ipynb #956c0f10
-@patch
-def norm(self: LlamaConfig) -> nn.Module:
-    return RMSNorm(self.n_embd, self.eps)
-
-
-@patch
-def attention(self: LlamaConfig) -> LlamaAttention:
-    inside = self.positions in ("rope", "alibi")  # else: none, or added to the input
-    return LlamaAttention(
-        self.n_embd, self.n_head, num_kv_heads=self.n_kv_head, head_dim=self.head_dim,
-        window=self.window, positions=self.positions if inside else "none",
-        rope_base=self.rope_base, bias=self.bias, dropout=self.attn_dropout,
-    )
-
-
-@patch
-def feed_forward(self: LlamaConfig) -> nn.Module:
-    return SwiGLU(self.n_embd, self.n_inner or 4 * self.n_embd)
-
-
-@patch
-def embed_positions(self: LlamaConfig) -> nn.Module | None:
-    "Positions added to the token embeddings: none, unless learned or sinusoidal."
-    if self.positions == "learned":
-        return LearnedPositions(self.n_embd, self.n_positions)
-    if self.positions == "sinusoidal":
-        # as the Transformer does, lest sinusoids of size 1 drown the tokens
-        sinusoids = SinusoidalPositions(self.n_embd, self.n_positions)
-        return ScaledPositions(sinusoids, math.sqrt(self.n_embd))
-    return None
-
-
-@patch
-def init_weights(self: LlamaConfig, model: nn.Module) -> None:
-    "Llama's: every matrix N(0, 0.02) (its `initializer_range`), norms 1."
-    for p in model.parameters():
-        if p.dim() > 1:
-            nn.init.normal_(p, 0.0, 0.02)
-
-
-class ScaledPositions(nn.Module):
-    "`positions(x * scale, offset)`: positions added to scaled token embeddings."
-
-    def __init__(self, positions: nn.Module, scale: float):
-        super().__init__()
-        self.positions, self.scale = positions, scale
-
-    def forward(self, x: Tensor, offset: int = 0) -> Tensor:
-        return self.positions(x * self.scale, offset)
-
-# %% ../nbs/12_modern.ipynb #83127da9
-@patch(cls_method=True)
-def from_hf(cls: LlamaConfig, model: nn.Module) -> LlamaConfig:
-    """The configuration of a `LlamaForCausalLM` or `MistralForCausalLM` that `GPT`
-    copies exactly (else ValueError): `GPT.from_hf` calls it."""
-    c = model.config
-    rope = getattr(c, "rope_parameters", None) or {}
-    exact = dict(
-        silu=c.hidden_act == "silu",
-        default_rope=rope.get("rope_type", "default") == "default",
-        no_mlp_bias=not getattr(c, "mlp_bias", False),
-        one_tensor_parallel=getattr(c, "pretraining_tp", 1) == 1,
-    )
-    if not all(exact.values()):
-        raise ValueError(f"GPT cannot copy this Llama configuration: {exact}")
-    mistral = c.model_type == "mistral"
-    return cls(
-        vocab_size=c.vocab_size, n_positions=c.max_position_embeddings,
-        n_embd=c.hidden_size, n_layer=c.num_hidden_layers,
-        n_head=c.num_attention_heads, n_kv_head=c.num_key_value_heads,
-        n_inner=c.intermediate_size, head_dim=c.head_dim,
-        window=getattr(c, "sliding_window", None) if mistral else None,
-        rope_base=rope["rope_theta"], eps=c.rms_norm_eps,
-        tie_embeddings=c.tie_word_embeddings,
-        bias=getattr(c, "attention_bias", False), attn_dropout=c.attention_dropout,
-    )
-
-# %% ../nbs/12_modern.ipynb #c0f76aaa
-@patch
-def hf_state_dict(self: LlamaConfig, theirs: dict[str, Tensor]) -> dict[str, Tensor]:
-    """A Llama's or Mistral's state dict under our names (`wte`, `h.i.ln_1`, `attn`,
-    `ln_2`, `mlp`, `ln_f`, `lm_head`)."""
-    ours = {
-        "wte.weight": theirs["model.embed_tokens.weight"],
-        "ln_f.weight": theirs["model.norm.weight"],
-    }
-    if not self.tie_embeddings:
-        ours["lm_head.weight"] = theirs["lm_head.weight"]
-    for i in range(self.n_layer):
-        t, o = f"model.layers.{i}.", f"h.{i}."
-        ours[o + "ln_1.weight"] = theirs[t + "input_layernorm.weight"]
-        ours[o + "ln_2.weight"] = theirs[t + "post_attention_layernorm.weight"]
-        for part in ("gate_proj", "up_proj", "down_proj"):
-            ours[f"{o}mlp.{part}.weight"] = theirs[f"{t}mlp.{part}.weight"]
-        ours |= self._hf_attention(theirs, t + "self_attn.", o + "attn.")
-    return ours
-
-
-@patch
-def _hf_attention(
-    self: LlamaConfig, theirs: dict[str, Tensor], t: str, o: str
-) -> dict[str, Tensor]:
-    "One attention's weights: W_Q, W_K, W_V stacked where our module stacks them."
-    q, k, v = (theirs[f"{t}{x}_proj.weight"] for x in "qkv")
-    kv, d = self.n_kv_head or self.n_head, self.head_dim or self.n_embd // self.n_head
-    if kv == self.n_head and d * self.n_head == self.n_embd:
-        ours = {o + "in_proj_weight": torch.cat([q, k, v])}
-    else:
-        ours = {f"{o}{x}_proj_weight": w for x, w in zip("qkv", (q, k, v))}
-    ours[o + "out_proj.weight"] = theirs[t + "o_proj.weight"]
-    if self.bias:
-        biases = [theirs[f"{t}{x}_proj.bias"] for x in "qkv"]
-        ours[o + "in_proj_bias"] = torch.cat(biases)
-        ours[o + "out_proj.bias"] = theirs[t + "o_proj.bias"]
-    return ours
+    norm, attention, feed_forward = _llama_norm, _llama_attention, _llama_feed_forward
+    embed_positions, init_weights = _llama_embed_positions, _llama_init_weights
+    hf_state_dict, from_hf = _llama_state_dict, classmethod(_llama_config)
 
 # %% ../nbs/12_modern.ipynb #03fa03e1
 class RollingKVCache(KVCache):

@@ -4,10 +4,10 @@
 from __future__ import annotations
 
 import math
+from typing import Callable, TypeVar
 
 import torch
 import torch.nn.functional as F
-from fastcore.basics import patch
 from torch import Tensor, nn
 
 from .attention import length_mask, shape_of
@@ -68,6 +68,43 @@ def _rows(table: Tensor, offset: int | Tensor, n: int) -> Tensor:
         )
     return table[offset : offset + n]
 
+# %% ../nbs/06_transformer.ipynb #ded33d31
+# a layer class, for from_torch's result
+_L = TypeVar("_L", bound="_Layer")
+
+
+def _activation(activation) -> Callable[[Tensor], Tensor]:
+    if callable(activation):
+        return activation
+    if activation in ("relu", "gelu"):
+        return getattr(F, activation)
+    raise ValueError(
+        f"activation must be 'relu', 'gelu' or a callable, got {activation!r}"
+    )
+
+
+def _check_width(x: Tensor, name: str, d_model: int) -> None:
+    if x.dim() not in (2, 3) or x.shape[-1] != d_model:
+        raise ValueError(
+            f"{name} must be (length, batch, d_model={d_model}), or batch "
+            "first, or unbatched "
+            f"(length, d_model), got {shape_of(x)}"
+        )
+
+
+def from_torch(cls: type[_L], m: nn.Module) -> _L:
+    """A copy of a `torch.nn.TransformerEncoderLayer` (as `TransformerEncoderLayer`) or
+    `torch.nn.TransformerDecoderLayer` (as `TransformerDecoderLayer`): settings,
+    weights, activation, train/eval mode."""
+    a, w = m.self_attn, m.linear1.weight
+    new = cls(
+        a.embed_dim, a.num_heads, m.linear1.out_features, m.dropout.p, m.activation,
+        m.norm1.eps, a.batch_first, m.norm_first, m.linear1.bias is not None,
+        device=w.device, dtype=w.dtype,
+    )
+    new.load_state_dict(m.state_dict())
+    return new.train(m.training)
+
 # %% ../nbs/06_transformer.ipynb #e198f9b2
 class _Layer(nn.Module):
     """The parts of both layers, created in torch's order (same seed, same weights): the
@@ -100,25 +137,15 @@ class _Layer(nn.Module):
             setattr(self, f"dropout{i}", nn.Dropout(dropout))
         self.activation = _activation(activation)
 
+    from_torch = classmethod(from_torch)
+
     def _ff(self, x: Tensor) -> Tensor:
         "The feed-forward sublayer, ending in the last sublayer's dropout."
         last = getattr(self, f"dropout{len(self.attentions) + 1}")
         return last(self.linear2(self.dropout(self.activation(self.linear1(x)))))
 
-
-class TransformerEncoderLayer(_Layer):
-    """Self-attention + feed-forward, each with a residual and a layer norm (post-LN, or
-    pre-LN with `norm_first=True`). Arguments, parameters and masks as
-    `torch.nn.TransformerEncoderLayer`:
-    `forward(src (S, B, d_model) or (B, S, d_model) with batch_first)` -> the same
-    shape; bool masks True = not allowed. `need_weights=True` also returns the weights
-    `(B, H, S, S)`."""
-
-    attentions = ("self_attn",)
-
 # %% ../nbs/06_transformer.ipynb #33afe316
-@patch
-def forward(
+def encoder_forward(
     self: TransformerEncoderLayer, src: Tensor, src_mask: Tensor | None = None,
     src_key_padding_mask: Tensor | None = None, is_causal: bool = False,
     need_weights: bool = False,
@@ -137,61 +164,20 @@ def forward(
         x = self.norm2(x + self._ff(x))
     return (x, w) if need_weights else x
 
-# %% ../nbs/06_transformer.ipynb #ded33d31
-def _activation(activation) -> callable:
-    if callable(activation):
-        return activation
-    if activation in ("relu", "gelu"):
-        return getattr(F, activation)
-    raise ValueError(
-        f"activation must be 'relu', 'gelu' or a callable, got {activation!r}"
-    )
+# %% ../nbs/06_transformer.ipynb #ddf1f7fd
+class TransformerEncoderLayer(_Layer):
+    """Self-attention + feed-forward, each with a residual and a layer norm (post-LN, or
+    pre-LN with `norm_first=True`). Arguments, parameters and masks as
+    `torch.nn.TransformerEncoderLayer`:
+    `forward(src (S, B, d_model) or (B, S, d_model) with batch_first)` -> the same
+    shape; bool masks True = not allowed. `need_weights=True` also returns the weights
+    `(B, H, S, S)`."""
 
-
-def _check_width(x: Tensor, name: str, d_model: int) -> None:
-    if x.dim() not in (2, 3) or x.shape[-1] != d_model:
-        raise ValueError(
-            f"{name} must be (length, batch, d_model={d_model}), or batch "
-            "first, or unbatched "
-            f"(length, d_model), got {shape_of(x)}"
-        )
-
-
-@patch(cls_method=True)
-def from_torch(cls: _Layer, m: nn.Module) -> _Layer:
-    """A copy of a `torch.nn.TransformerEncoderLayer` (as `TransformerEncoderLayer`) or
-    `torch.nn.TransformerDecoderLayer` (as `TransformerDecoderLayer`): settings,
-    weights, activation, train/eval mode."""
-    a, w = m.self_attn, m.linear1.weight
-    new = cls(
-        a.embed_dim, a.num_heads, m.linear1.out_features, m.dropout.p, m.activation,
-        m.norm1.eps, a.batch_first, m.norm_first, m.linear1.bias is not None,
-        device=w.device, dtype=w.dtype,
-    )
-    new.load_state_dict(m.state_dict())
-    return new.train(m.training)
-
-# %% ../nbs/06_transformer.ipynb #388607b3
-class TransformerDecoderLayer(_Layer):
-    """Causal self-attention, cross-attention to `memory`, feed-forward; residuals and
-    layer norms as in `TransformerEncoderLayer`. Arguments, parameters and masks as
-    `torch.nn.TransformerDecoderLayer`:
-    `forward(tgt (T, B, d_model), memory (S, B, d_model))`, or batch first, -> the shape
-    of `tgt`. `need_weights=True` also returns `(self weights (B, H, T, T), cross
-    weights (B, H, T, S))`; `cache` (`decoder_cache()`) keeps the keys and values of
-    earlier positions for decoding step by step."""
-
-    attentions = ("self_attn", "multihead_attn")
-
-    @staticmethod
-    def decoder_cache() -> dict:
-        """A fresh cache for `forward(..., cache=)`: the self-attention's keys and
-        values, and the memory's."""
-        return {"self": KVCache(), "cross": KVCache(static=True)}
+    attentions = ("self_attn",)
+    forward = encoder_forward
 
 # %% ../nbs/06_transformer.ipynb #143b8751
-@patch
-def forward(
+def decoder_forward(
     self: TransformerDecoderLayer, tgt: Tensor, memory: Tensor,
     tgt_mask: Tensor | None = None, memory_mask: Tensor | None = None,
     tgt_key_padding_mask: Tensor | None = None,
@@ -227,6 +213,147 @@ def forward(
         x = self.norm2(x + self.dropout2(a))
         x = self.norm3(x + self._ff(x))
     return (x, (w_self, w_cross)) if need_weights else x
+
+# %% ../nbs/06_transformer.ipynb #388607b3
+class TransformerDecoderLayer(_Layer):
+    """Causal self-attention, cross-attention to `memory`, feed-forward; residuals and
+    layer norms as in `TransformerEncoderLayer`. Arguments, parameters and masks as
+    `torch.nn.TransformerDecoderLayer`:
+    `forward(tgt (T, B, d_model), memory (S, B, d_model))`, or batch first, -> the shape
+    of `tgt`. `need_weights=True` also returns `(self weights (B, H, T, T), cross
+    weights (B, H, T, S))`; `cache` (`decoder_cache()`) keeps the keys and values of
+    earlier positions for decoding step by step."""
+
+    attentions = ("self_attn", "multihead_attn")
+
+    @staticmethod
+    def decoder_cache() -> dict:
+        """A fresh cache for `forward(..., cache=)`: the self-attention's keys and
+        values, and the memory's."""
+        return {"self": KVCache(), "cross": KVCache(static=True)}
+
+    forward = decoder_forward
+
+# %% ../nbs/06_transformer.ipynb #945919af
+def _embed(
+    self: Transformer, tokens: Tensor, emb: nn.Embedding, pos: nn.Module,
+    offset: int = 0,
+) -> Tensor:
+    if (
+        tokens.numel()
+        and not 0 <= int(tokens.min()) <= int(tokens.max()) < emb.num_embeddings
+    ):
+        which = "src" if emb is self.src_emb else "tgt"
+        raise ValueError(
+            f"{which} token ids must be in [0, {emb.num_embeddings}) (the "
+            "vocabulary size), "
+            f"got ids from {int(tokens.min())} to {int(tokens.max())}"
+        )
+    return self.dropout(pos(emb(tokens) * math.sqrt(self.d_model), offset))
+
+
+def _check_source(src: Tensor, src_len: Tensor) -> None:
+    "`src (B, S)` and `src_len (B,)` with lengths in `[1, S]`, or a ValueError."
+    if src.dim() != 2 or src_len.shape != src.shape[:1]:
+        raise ValueError(
+            f"src must be (B, S) and src_len (B,), got src {shape_of(src)}, src_len "
+            f"{shape_of(src_len)}"
+        )
+    if (
+        len(src_len)
+        and not 1 <= int(src_len.min()) <= int(src_len.max()) <= src.shape[1]
+    ):
+        raise ValueError(
+            f"src_len must be in [1, S={src.shape[1]}], got lengths from "
+            f"{int(src_len.min())} "
+            f"to {int(src_len.max())}"
+        )
+
+# %% ../nbs/06_transformer.ipynb #e7501dfa
+def encode(self: Transformer, src: Tensor, src_len: Tensor, need_weights: bool = False):
+    """`src (B, S)` -> `(memory (B, S, d_model), padding mask (B, S) True = pad,
+    [weights per layer])`."""
+    _check_source(src, src_len)
+    pad = ~length_mask(src_len, src.shape[1])
+    x, weights = self._embed(src, self.src_emb, self.src_pos), []
+    for layer in self.encoder:
+        x = layer(x, src_key_padding_mask=pad, need_weights=need_weights)
+        if need_weights:
+            x, w = x
+            weights.append(w)
+    return self.encoder_norm(x), pad, weights
+
+# %% ../nbs/06_transformer.ipynb #1b578bea
+def decode(
+    self: Transformer, tgt_in: Tensor, memory: Tensor, src_pad: Tensor,
+    need_weights: bool = False, caches: list[dict] | None = None, offset: int = 0,
+):
+    """`tgt_in (B, T)` -> `(logits (B, T, tgt_vocab), [(self, cross) weights per
+    layer])`, causally masked. With `caches` (one `decoder_cache()` per layer)
+    `tgt_in` continues the `offset` positions decoded so far."""
+    if tgt_in.dim() != 2 or tgt_in.shape[0] != memory.shape[0]:
+        raise ValueError(
+            f"tgt_in must be (B, T) with the batch of src: tgt_in {shape_of(tgt_in)}, "
+            f"memory {shape_of(memory)}"
+        )
+    x, weights = self._embed(tgt_in, self.tgt_emb, self.tgt_pos, offset), []
+    for i, layer in enumerate(self.decoder):
+        x = layer(
+            x, memory, memory_key_padding_mask=src_pad, tgt_is_causal=True,
+            need_weights=need_weights, cache=None if caches is None else caches[i],
+        )
+        if need_weights:
+            x, w = x
+            weights.append(w)
+    return self.generator(self.decoder_norm(x)), weights
+
+# %% ../nbs/06_transformer.ipynb #49572883
+def transformer_forward(
+    self: Transformer, src: Tensor, src_len: Tensor, tgt_in: Tensor
+) -> tuple[Tensor, None]:
+    memory, pad, _ = self.encode(src, src_len)
+    return self.decode(tgt_in, memory, pad)[0], None
+
+
+def attention_maps(
+    self: Transformer, src: Tensor, src_len: Tensor, tgt_in: Tensor
+) -> dict[str, list[Tensor]]:
+    """Every layer's weights, per head: `encoder` `[(B, H, S, S)]`, `decoder_self` `[(B,
+    H, T, T)]`, `decoder_cross` `[(B, H, T, S)]`, one entry per layer."""
+    with torch.no_grad():
+        memory, pad, enc_w = self.encode(src, src_len, need_weights=True)
+        _, dec_w = self.decode(tgt_in, memory, pad, need_weights=True)
+    return {
+        "encoder": enc_w, "decoder_self": [s for s, _ in dec_w],
+        "decoder_cross": [c for _, c in dec_w],
+    }
+
+# %% ../nbs/06_transformer.ipynb #42269ebe
+def start(self: Transformer, memory, use_cache: bool = True) -> list[dict] | None:
+    """The decoder's state before the first token: one empty key/value cache per layer
+    (None: recompute each step)."""
+    return [layer.decoder_cache() for layer in self.decoder] if use_cache else None
+
+
+def step(
+    self: Transformer, prefix: Tensor, state: list[dict] | None, memory,
+    need_weights: bool = False,
+):
+    """The next token's logits `(B, V)` after `prefix (B, t)`, the caches, and the last
+    layer's cross-attention `(B, S)` (heads averaged) with `need_weights`. With
+    caches only the newest position goes through the decoder."""
+    mem, pad, _ = memory
+    if state is None:
+        logits, weights = self.decode(prefix, mem, pad, need_weights=need_weights)
+    else:
+        logits, weights = self.decode(
+            prefix[:, -1:], mem, pad, need_weights=need_weights, caches=state,
+            offset=prefix.shape[1] - 1,
+        )
+    return (
+        logits[:, -1], state,
+        (weights[-1][1][:, :, -1].mean(1) if need_weights else None),
+    )
 
 # %% ../nbs/06_transformer.ipynb #68e8a038
 class Transformer(nn.Module):
@@ -273,128 +400,5 @@ class Transformer(nn.Module):
         if tie_embeddings:
             self.generator.weight = self.tgt_emb.weight
 
-# %% ../nbs/06_transformer.ipynb #945919af
-@patch
-def _embed(
-    self: Transformer, tokens: Tensor, emb: nn.Embedding, pos: nn.Module,
-    offset: int = 0,
-) -> Tensor:
-    if (
-        tokens.numel()
-        and not 0 <= int(tokens.min()) <= int(tokens.max()) < emb.num_embeddings
-    ):
-        which = "src" if emb is self.src_emb else "tgt"
-        raise ValueError(
-            f"{which} token ids must be in [0, {emb.num_embeddings}) (the "
-            "vocabulary size), "
-            f"got ids from {int(tokens.min())} to {int(tokens.max())}"
-        )
-    return self.dropout(pos(emb(tokens) * math.sqrt(self.d_model), offset))
-
-
-def _check_source(src: Tensor, src_len: Tensor) -> None:
-    "`src (B, S)` and `src_len (B,)` with lengths in `[1, S]`, or a ValueError."
-    if src.dim() != 2 or src_len.shape != src.shape[:1]:
-        raise ValueError(
-            f"src must be (B, S) and src_len (B,), got src {shape_of(src)}, src_len "
-            f"{shape_of(src_len)}"
-        )
-    if (
-        len(src_len)
-        and not 1 <= int(src_len.min()) <= int(src_len.max()) <= src.shape[1]
-    ):
-        raise ValueError(
-            f"src_len must be in [1, S={src.shape[1]}], got lengths from "
-            f"{int(src_len.min())} "
-            f"to {int(src_len.max())}"
-        )
-
-# %% ../nbs/06_transformer.ipynb #e7501dfa
-@patch
-def encode(self: Transformer, src: Tensor, src_len: Tensor, need_weights: bool = False):
-    """`src (B, S)` -> `(memory (B, S, d_model), padding mask (B, S) True = pad,
-    [weights per layer])`."""
-    _check_source(src, src_len)
-    pad = ~length_mask(src_len, src.shape[1])
-    x, weights = self._embed(src, self.src_emb, self.src_pos), []
-    for layer in self.encoder:
-        x = layer(x, src_key_padding_mask=pad, need_weights=need_weights)
-        if need_weights:
-            x, w = x
-            weights.append(w)
-    return self.encoder_norm(x), pad, weights
-
-# %% ../nbs/06_transformer.ipynb #1b578bea
-@patch
-def decode(
-    self: Transformer, tgt_in: Tensor, memory: Tensor, src_pad: Tensor,
-    need_weights: bool = False, caches: list[dict] | None = None, offset: int = 0,
-):
-    """`tgt_in (B, T)` -> `(logits (B, T, tgt_vocab), [(self, cross) weights per
-    layer])`, causally masked. With `caches` (one `decoder_cache()` per layer)
-    `tgt_in` continues the `offset` positions decoded so far."""
-    if tgt_in.dim() != 2 or tgt_in.shape[0] != memory.shape[0]:
-        raise ValueError(
-            f"tgt_in must be (B, T) with the batch of src: tgt_in {shape_of(tgt_in)}, "
-            f"memory {shape_of(memory)}"
-        )
-    x, weights = self._embed(tgt_in, self.tgt_emb, self.tgt_pos, offset), []
-    for i, layer in enumerate(self.decoder):
-        x = layer(
-            x, memory, memory_key_padding_mask=src_pad, tgt_is_causal=True,
-            need_weights=need_weights, cache=None if caches is None else caches[i],
-        )
-        if need_weights:
-            x, w = x
-            weights.append(w)
-    return self.generator(self.decoder_norm(x)), weights
-
-# %% ../nbs/06_transformer.ipynb #49572883
-@patch
-def forward(self: Transformer, src: Tensor, src_len: Tensor, tgt_in: Tensor):
-    memory, pad, _ = self.encode(src, src_len)
-    return self.decode(tgt_in, memory, pad)[0], None
-
-
-@patch
-def attention_maps(
-    self: Transformer, src: Tensor, src_len: Tensor, tgt_in: Tensor
-) -> dict[str, list[Tensor]]:
-    """Every layer's weights, per head: `encoder` `[(B, H, S, S)]`, `decoder_self` `[(B,
-    H, T, T)]`, `decoder_cross` `[(B, H, T, S)]`, one entry per layer."""
-    with torch.no_grad():
-        memory, pad, enc_w = self.encode(src, src_len, need_weights=True)
-        _, dec_w = self.decode(tgt_in, memory, pad, need_weights=True)
-    return {
-        "encoder": enc_w, "decoder_self": [s for s, _ in dec_w],
-        "decoder_cross": [c for _, c in dec_w],
-    }
-
-# %% ../nbs/06_transformer.ipynb #42269ebe
-@patch
-def start(self: Transformer, memory, use_cache: bool = True) -> list[dict] | None:
-    """The decoder's state before the first token: one empty key/value cache per layer
-    (None: recompute each step)."""
-    return [layer.decoder_cache() for layer in self.decoder] if use_cache else None
-
-
-@patch
-def step(
-    self: Transformer, prefix: Tensor, state: list[dict] | None, memory,
-    need_weights: bool = False,
-):
-    """The next token's logits `(B, V)` after `prefix (B, t)`, the caches, and the last
-    layer's cross-attention `(B, S)` (heads averaged) with `need_weights`. With
-    caches only the newest position goes through the decoder."""
-    mem, pad, _ = memory
-    if state is None:
-        logits, weights = self.decode(prefix, mem, pad, need_weights=need_weights)
-    else:
-        logits, weights = self.decode(
-            prefix[:, -1:], mem, pad, need_weights=need_weights, caches=state,
-            offset=prefix.shape[1] - 1,
-        )
-    return (
-        logits[:, -1], state,
-        (weights[-1][1][:, :, -1].mean(1) if need_weights else None),
-    )
+    _embed, encode, decode, forward = _embed, encode, decode, transformer_forward
+    attention_maps, start, step = attention_maps, start, step
