@@ -32,7 +32,9 @@ _TAGS = {
     ("eval", "false"): "skip-execution",
     ("code-fold", "true"): "hide-input",          # shown folded, behind a "show code" toggle
     ("fold", None): "hide-input",                 # the same for an export cell: nbdev keeps `name: value`
-}                                                 # (Quarto) directives in the exported module, not `#| fold`
+                                                  # (Quarto) directives in the exported module, not `#| fold`
+    ("solution", None): "hide-cell",              # an exercise's solution: code and output behind one toggle
+}
 
 
 def split_directives(source: str, keep_case: bool = False) -> tuple[list[tuple[str, str]], str]:
@@ -124,6 +126,8 @@ def read_nbdev_notebook(text: str) -> nbformat.NotebookNode:
         tags = cell.metadata.setdefault("tags", [])
         tags.extend(t for t in tags_for(directives) if t not in tags)
         label = next((fold_label(v) for n, v in directives if n in _FOLDS and fold_label(v)), None)
+        if any(n == "solution" for n, _ in directives):
+            label = "the solution"
         if label:                                                # the fold's button says what it hides
             cell.metadata.setdefault("mystnb", {}).update(
                 code_prompt_show=f"Show {label}", code_prompt_hide=f"Hide {label}")

@@ -213,3 +213,10 @@ def test_a_fold_says_what_it_hides():
                                         "code_prompt_hide": "Hide torch's masks and the cache"}
     assert cells[1].metadata.mystnb["code_prompt_show"] == "Show the plotting code"
     assert "mystnb" not in cells[2].metadata                            # a bare fold keeps the theme's words
+
+
+def test_a_solution_hides_its_code_and_output_behind_one_toggle():
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("#| solution\n# Solution to exercise 1\nprint(2)")])
+    (c,) = read_nbdev_notebook(nbformat.writes(nb)).cells
+    assert c.source == "# Solution to exercise 1\nprint(2)" and c.metadata.tags == ["hide-cell"]
+    assert c.metadata.mystnb["code_prompt_show"] == "Show the solution"
