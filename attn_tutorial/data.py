@@ -46,6 +46,7 @@ class Vocab:
         return len(self.itos)
 
     def encode(self, tokens: Sequence[str]) -> list[int]:
+        "Tokens -> ids, one each (no `<bos>` or `<eos>` added)."
         return [self.stoi[t] for t in tokens]
 
     def decode(self, ids, keep_special: bool = False) -> list[str]:
@@ -77,6 +78,7 @@ class Batch(NamedTuple):
     tgt_len: Tensor
 
     def to(self, device) -> "Batch":
+        "The same batch, every tensor moved to `device`."
         return Batch(*(t.to(device) for t in self))
 
 
@@ -269,9 +271,11 @@ class Lookup:
     position: Tensor
 
     def tensors(self) -> tuple[Tensor, ...]:
+        "`(keys, values, query, target, position)`, the fields in order."
         return (self.keys, self.values, self.query, self.target, self.position)
 
     def to(self, device) -> "Lookup":
+        "The same examples, every tensor moved to `device`."
         return Lookup(*(t.to(device) for t in self.tensors()))
 
     def __len__(self) -> int:

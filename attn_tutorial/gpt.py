@@ -176,6 +176,7 @@ class GPTConfig:
     tie_embeddings: bool = True  # GPT-2's output layer is its token embedding
 
     def norm(self) -> nn.Module:
+        "GPT-2's layer norm: `(..., n_embd)` -> the same shape."
         return nn.LayerNorm(self.n_embd, eps=self.layer_norm_eps)
 
     def attention(self) -> MultiHeadAttention:
@@ -184,6 +185,8 @@ class GPTConfig:
         return MultiHeadAttention(self.n_embd, self.n_head, p, batch_first=True)
 
     def feed_forward(self) -> nn.Module:
+        """GPT-2's MLP, `n_embd` -> `n_inner` (GELU) -> `n_embd`, then dropout: `(...,
+        n_embd)` -> the same shape."""
         n_inner = self.n_inner or 4 * self.n_embd
         return nn.Sequential(
             OrderedDict(
@@ -217,12 +220,24 @@ class ModelConfig(Protocol):
     residual: bool
     tie_embeddings: bool
 
-    def norm(self) -> nn.Module: ...
-    def attention(self) -> MultiHeadAttention: ...
-    def feed_forward(self) -> nn.Module: ...
-    def embed_positions(self) -> nn.Module | None: ...
-    def init_weights(self, model: nn.Module) -> None: ...
-    def hf_state_dict(self, theirs: dict[str, Tensor]) -> dict[str, Tensor]: ...
+    def norm(self) -> nn.Module:
+        "A new norm layer: `(..., n_embd)` -> the same shape."
+
+    def attention(self) -> MultiHeadAttention:
+        "A new causal self-attention (a `MultiHeadAttention`), batch first."
+
+    def feed_forward(self) -> nn.Module:
+        "A new feed-forward sublayer: `(..., n_embd)` -> the same shape."
+
+    def embed_positions(self) -> nn.Module | None:
+        """A module that adds positions to the token embeddings, `(x (B, T, n_embd),
+        offset)` -> the same shape; None when the attention encodes positions."""
+
+    def init_weights(self, model: nn.Module) -> None:
+        "Initialises `model`'s weights in place, as the family does."
+
+    def hf_state_dict(self, theirs: dict[str, Tensor]) -> dict[str, Tensor]:
+        "A Hugging Face model's state dict, under the names of our `GPT`."
 
 # %% ../nbs/10_gpt.ipynb #29abac90
 def _block_forward(

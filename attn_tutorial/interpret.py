@@ -64,9 +64,15 @@ class EditedAttention(MultiHeadAttention):
     `self.edit(weights)` before they mix the values. It overrides only the attention
     step, `attend`: projections, heads and masks are the module's."""
 
-    edit = staticmethod(lambda weights: weights)
+    @staticmethod
+    def edit(weights: Tensor) -> Tensor:
+        "The edit of the weights `(B, H, L, S)`: none; `edit_attention` sets one."
+        return weights
 
     def attend(self, q, k, v, attn_mask, is_causal, need_weights):
+        """`MultiHeadAttention.attend` with `self.edit` applied to the weights: `q (B,
+        H, L, D)`, `k` and `v (B, H_kv, S, D)` -> `(out (B, H, L, D), weights (B, H, L,
+        S))`."""
         dropout_p = self.dropout if self.training else 0.0
         group = q.shape[1] // k.shape[1]  # query heads per key/value head
         _, weights = scaled_dot_product_attention(

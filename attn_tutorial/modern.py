@@ -84,6 +84,7 @@ class RMSNorm(nn.Module):
         self.weight, self.eps = nn.Parameter(torch.ones(dim)), eps
 
     def forward(self, x: Tensor) -> Tensor:
+        "`x (..., dim)` -> normalised and scaled, the same shape and dtype."
         h = x.to(torch.promote_types(x.dtype, torch.float32))
         h = h * torch.rsqrt(h.pow(2).mean(-1, keepdim=True) + self.eps)
         return self.weight * h.to(x.dtype)
@@ -100,6 +101,7 @@ class SwiGLU(nn.Module):
         self.down_proj = nn.Linear(hidden, dim, bias=bias)
 
     def forward(self, x: Tensor) -> Tensor:
+        "`x (..., dim)` -> `(..., dim)`."
         return self.down_proj(F.silu(self.gate_proj(x)) * self.up_proj(x))
 
 # %% ../nbs/12_modern.ipynb #02a9d7a2
@@ -181,10 +183,13 @@ def cache_bytes(
 
 # %% ../nbs/12_modern.ipynb #956c0f10
 def _llama_norm(self: LlamaConfig) -> nn.Module:
+    "Llama's `RMSNorm` (epsilon `eps`): `(..., n_embd)` -> the same shape."
     return RMSNorm(self.n_embd, self.eps)
 
 
 def _llama_attention(self: LlamaConfig) -> LlamaAttention:
+    """Llama's `LlamaAttention`: `n_kv_head` key/value heads, a `window`, and the
+    positions when they are inside the attention ("rope", "alibi"), batch first."""
     inside = self.positions in ("rope", "alibi")  # else: none, or added to the input
     return LlamaAttention(
         self.n_embd, self.n_head, num_kv_heads=self.n_kv_head, head_dim=self.head_dim,
@@ -194,6 +199,8 @@ def _llama_attention(self: LlamaConfig) -> LlamaAttention:
 
 
 def _llama_feed_forward(self: LlamaConfig) -> nn.Module:
+    """Llama's `SwiGLU` through `n_inner` (default 4 * n_embd) features: `(...,
+    n_embd)` -> the same shape."""
     return SwiGLU(self.n_embd, self.n_inner or 4 * self.n_embd)
 
 
@@ -252,7 +259,9 @@ def _llama_config(cls: type[LlamaConfig], model: nn.Module) -> LlamaConfig:
     )
 
 # %% ../nbs/12_modern.ipynb #c0f76aaa
-def _llama_state_dict(self: LlamaConfig, theirs: dict[str, Tensor]) -> dict[str, Tensor]:
+def _llama_state_dict(
+    self: LlamaConfig, theirs: dict[str, Tensor]
+) -> dict[str, Tensor]:
     """A Llama's or Mistral's state dict under our names (`wte`, `h.i.ln_1`, `attn`,
     `ln_2`, `mlp`, `ln_f`, `lm_head`)."""
     ours = {
@@ -344,6 +353,9 @@ class RollingKVCache(KVCache):
         return self.seen
 
     def update(self, k: Tensor, v: Tensor) -> tuple[Tensor, Tensor]:
+        """Appends the keys and values `(B, H, n, D)` of new positions and returns the
+        kept ones with them, `(B, H, <= window - 1 + n, D)`; then keeps the last
+        `window - 1`."""
         self.seen += k.shape[-2]
         if self._k is not None:
             k, v = torch.cat([self.k, k], dim=-2), torch.cat([self.v, v], dim=-2)

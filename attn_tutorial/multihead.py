@@ -457,13 +457,17 @@ class KVCache:
 
     @property
     def k(self) -> Tensor | None:
+        "The keys seen so far `(B, H, t, D)`, or None before the first `update`."
         return None if self._k is None else self._k[..., : self.t, :]
 
     @property
     def v(self) -> Tensor | None:
+        "The values seen so far `(B, H, t, D)`, or None before the first `update`."
         return None if self._v is None else self._v[..., : self.t, :]
 
     def update(self, k: Tensor, v: Tensor) -> tuple[Tensor, Tensor]:
+        """Appends the keys and values `(B, H, n, D)` of new positions; returns all
+        `t + n` of them, `(B, H, t + n, D)`."""
         if self._k is not None and k.shape[:-2] != self._k.shape[:-2]:
             raise ValueError(
                 f"this KVCache holds (B, H) = {tuple(self._k.shape[:-2])}, got new "
@@ -486,6 +490,7 @@ class KVCache:
         return self.k, self.v
 
     def reorder(self, index: Tensor) -> None:
+        "Keeps the batch rows `index` `(B',)`, in that order: the beams that go on."
         if self._k is not None:
             self._k, self._v = self._k[index], self._v[index]
 

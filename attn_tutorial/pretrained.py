@@ -34,6 +34,7 @@ class BertEmbeddings(nn.Module):
         self.norm = nn.LayerNorm(d_model, eps=eps)
 
     def forward(self, ids: Tensor) -> Tensor:
+        "ids `(B, L)` -> `(B, L, d_model)`: positions `0 .. L - 1`, token type 0."
         if ids.shape[1] > self.position.num_embeddings:
             raise ValueError(
                 f"ids {tuple(ids.shape)} exceed the {self.position.num_embeddings} "

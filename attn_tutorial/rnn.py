@@ -140,9 +140,12 @@ class EncoderDecoder(nn.Module):
         return self.decoder(tgt_in, state, annotations, keys, mask)
 
     def start(self, memory, use_cache: bool = True):
+        "The decoder's state before the first token: the encoder's initial state."
         return memory[3]  # a recurrent state is its own cache
 
     def step(self, prefix: Tensor, state, memory, need_weights: bool = False):
+        """`prefix (B, t)`'s last token, `state` and the `encode`d memory -> `(logits
+        (B, V), new state, weights (B, S) or None)`."""
         annotations, keys, mask, _ = memory
         return self.decoder.step(prefix[:, -1], state, annotations, keys, mask)
 

@@ -88,6 +88,7 @@ class DotScore(nn.Module):
         self.scaled = scaled
 
     def forward(self, query: Tensor, key: Tensor) -> Tensor:
+        "query `(..., L, E)`, key `(..., S, E)` -> scores `(..., L, S)`."
         return scaled_dot_scores(query, key) if self.scaled else dot_scores(query, key)
 
 
@@ -107,6 +108,7 @@ class CosineScore(nn.Module):
 
     @property
     def temperature(self) -> Tensor:
+        "The temperature, a 0-d tensor (the exponential of the stored log)."
         log_t = (
             self.log_temperature
             if self.log_temperature is not None
@@ -115,6 +117,7 @@ class CosineScore(nn.Module):
         return log_t.exp()
 
     def forward(self, query: Tensor, key: Tensor) -> Tensor:
+        "query `(..., L, E)`, key `(..., S, E)` -> scores `(..., L, S)`."
         return cosine_scores(query, key, self.temperature.to(query.dtype))
 
 # %% ../nbs/03_scores.ipynb #f93f46a9
@@ -131,6 +134,7 @@ class BilinearScore(nn.Module):
         nn.init.normal_(self.weight, std=1 / math.sqrt(query_dim * key_dim))
 
     def forward(self, query: Tensor, key: Tensor) -> Tensor:
+        "query `(..., L, query_dim)`, key `(..., S, key_dim)` -> scores `(..., L, S)`."
         _check_query_key(query, key, "BilinearScore", self.query_dim, self.key_dim)
         return query @ self.weight @ key.transpose(-2, -1)
 
@@ -156,6 +160,8 @@ class AdditiveScore(nn.Module):
     def forward(
         self, query: Tensor, key: Tensor, projected: Tensor | None = None
     ) -> Tensor:
+        """query `(..., L, query_dim)`, key `(..., S, key_dim)` -> scores `(..., L, S)`;
+        `projected`: the keys' `project_keys(key)`, computed once beforehand."""
         _check_query_key(query, key, "AdditiveScore", self.query_dim, self.key_dim)
         k = self.project_keys(key) if projected is None else projected
         # (..., L, S, hidden)
@@ -176,6 +182,8 @@ class ScoreAttention(nn.Module):
         self, query: Tensor, key: Tensor, value: Tensor,
         attn_mask: Tensor | None = None, is_causal: bool = False,
     ) -> tuple[Tensor, Tensor]:
+        """query `(..., L, E)`, key `(..., S, E)`, value `(..., S, Ev)` -> `(output
+        (..., L, Ev), weights (..., L, S))`."""
         if value.dim() < 2 or key.dim() < 2 or key.shape[-2] != value.shape[-2]:
             raise ValueError(
                 f"key (..., S, Ek) and value (..., S, Ev) must have the same S: "
@@ -246,5 +254,7 @@ class LookupModel(nn.Module):
     def forward(
         self, keys: Tensor, values: Tensor, query: Tensor
     ) -> tuple[Tensor, Tensor]:
+        """keys, values `(B, P)`, query `(B,)` -> `(logits (B, n_values), weights (B, 1,
+        P))`."""
         weights = attention_weights(self.scores(keys, query))
         return self.read(weights, values), weights

@@ -27,14 +27,18 @@ class Decoder(Protocol):
       (`<bos>` or the prompt, and the tokens so far), and where it attended.
     """
 
-    def start(self, memory, use_cache: bool = True): ...
-    def step(self, prefix: Tensor, state, memory, need_weights: bool = False): ...
+    def start(self, memory, use_cache: bool = True):
+        "The decoder's state before the first token (its caches, with `use_cache`)."
+
+    def step(self, prefix: Tensor, state, memory, need_weights: bool = False):
+        "`prefix (B, t)` -> `(logits (B, V), state, weights (B, S) or None)`."
 
 
 class Seq2SeqModel(Decoder, Protocol):
     "A `Decoder` with a source to encode: what `greedy` and `beam_search` decode."
 
-    def encode(self, src: Tensor, src_len: Tensor): ...
+    def encode(self, src: Tensor, src_len: Tensor):
+        "`src (B, S, ...)`, `src_len (B,)` -> the memory that `start` and `step` take."
 
 
 class Decoded(NamedTuple):

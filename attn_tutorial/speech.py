@@ -113,6 +113,7 @@ class Utterance:
 
     @property
     def seconds(self) -> float:
+        "The duration in seconds, `len(samples) / SAMPLE_RATE`."
         return len(self.samples) / SAMPLE_RATE
 
 

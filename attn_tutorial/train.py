@@ -84,6 +84,7 @@ class Progress:
         ).rstrip()
 
     def update(self, n: int, info: str = "") -> None:
+        "Shows `n` of `total` done, the time so far and `info`, in place of the last."
         if not self.enabled:
             return
         if self.handle is not None:
@@ -95,6 +96,7 @@ class Progress:
             self.shown = len(line)
 
     def close(self, n: int, info: str = "") -> None:
+        "Replaces the bar with the summary: `desc`, done in so many seconds, `info`."
         if not self.enabled:
             return
         summary = textwrap.fill(
@@ -133,6 +135,7 @@ class History:
 
     @property
     def seconds_per_step(self) -> float:
+        "The run's `seconds` per step taken."
         return self.seconds / max(len(self.steps), 1)
 
     def first_step(self, name: str, level: float) -> float:

@@ -42,6 +42,7 @@ class SinusoidalPositions(nn.Module):
         )
 
     def forward(self, x: Tensor, offset: int | Tensor = 0) -> Tensor:
+        "`x (B, L, d_model)` -> the same shape, the encodings of its positions added."
         return x + _rows(self.pe, offset, x.shape[1]).to(x.dtype)
 
 
@@ -54,6 +55,7 @@ class LearnedPositions(nn.Module):
         self.weight = nn.Parameter(0.02 * torch.randn(max_len, d_model))
 
     def forward(self, x: Tensor, offset: int | Tensor = 0) -> Tensor:
+        "`x (B, L, d_model)` -> the same shape, the vectors of its positions added."
         return x + _rows(self.weight, offset, x.shape[1])
 
 
@@ -150,6 +152,9 @@ def encoder_forward(
     src_key_padding_mask: Tensor | None = None, is_causal: bool = False,
     need_weights: bool = False,
 ):
+    """`src (S, B, d_model)`, `(B, S, d_model)` with `batch_first`, or unbatched `(S,
+    d_model)` -> the same shape; bool masks True = not allowed. `need_weights=True`:
+    `(output, weights (B, H, S, S))`."""
     _check_width(src, "src", self.self_attn.embed_dim)
     x = self.norm1(src) if self.norm_first else src
     a, w = self.self_attn(
@@ -185,6 +190,10 @@ def decoder_forward(
     memory_is_causal: bool = False, need_weights: bool = False,
     cache: dict | None = None,
 ):
+    """`tgt (T, B, d_model)` and `memory (S, B, d_model)`, or batch first, -> the shape
+    of `tgt`. `need_weights=True`: `(output, (self weights (B, H, T, T), cross weights
+    (B, H, T, S)))`. `cache`: a `decoder_cache()`; `tgt` then continues the positions
+    it holds."""
     E = self.self_attn.embed_dim
     _check_width(tgt, "tgt", E)
     _check_width(memory, "memory", E)
@@ -311,6 +320,8 @@ def decode(
 def transformer_forward(
     self: Transformer, src: Tensor, src_len: Tensor, tgt_in: Tensor
 ) -> tuple[Tensor, None]:
+    """Teacher-forced pass: `src (B, S)`, `src_len (B,)`, `tgt_in (B, T)` -> `(logits
+    (B, T, tgt_vocab), None)`; `attention_maps` gives the weights."""
     memory, pad, _ = self.encode(src, src_len)
     return self.decode(tgt_in, memory, pad)[0], None
 
