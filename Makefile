@@ -1,5 +1,6 @@
 # Two commands: `make book` builds the rendered book, `make test` runs every check.
-# Both set up what they need (a .venv from requirements-dev.txt, Debian's chromium for the browser test).
+# Both set up what they need (a .venv from requirements-dev.txt, Debian's chromium and npm's axe-core for the
+# browser test).
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
 .DEFAULT_GOAL := help
@@ -16,7 +17,7 @@ export PYTHONHASHSEED := 0
 export GOMP_SPINCOUNT := 100000
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: help install export book test status-before check-sync check-clean test-nbs test-py test-browser chromium lab clean
+.PHONY: help install export book test status-before check-sync check-clean test-nbs test-py test-browser chromium axe lab clean
 
 help:
 	@echo "make book   build the rendered book into _build/html (executes every notebook)"
@@ -75,7 +76,19 @@ chromium:
 	@command -v chromium >/dev/null || { \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 
-test-browser: chromium $(STAMP)
+# axe-core, the accessibility rules the browser test holds every page to (tests/browser/test_a11y.py), from npm into
+# node_modules/ (git-ignored); pinned, installed once, then offline. npm from Debian where it is missing.
+AXE_VERSION := 4.14.1
+AXE := node_modules/axe-core/axe.min.js
+$(AXE):
+	@command -v npm >/dev/null || { \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq npm >/dev/null; }
+	npm install --prefix . --no-save --no-package-lock --no-audit --no-fund axe-core@$(AXE_VERSION)
+	@test -f $@ && touch $@
+
+axe: $(AXE)
+
+test-browser: chromium $(AXE) $(STAMP)
 	$(BIN)/python -m pytest tests/browser
 
 # what git says before the checks, to see that they leave the tree as they found it
