@@ -134,6 +134,60 @@ def read_nbdev_notebook(text: str) -> nbformat.NotebookNode:
     return nb
 
 
+def _print_label(prompt_show: str) -> str | None:
+    """The label a fold keeps on paper, where it prints open: "Show the solution" -> "The solution"; None for
+    myst-nb's generic prompts ("Show code cell source"), whose code needs no label."""
+    if prompt_show.startswith("Show code cell "):
+        return None
+    what = prompt_show[len("Show "):] if prompt_show.startswith("Show ") else prompt_show
+    return what[:1].upper() + what[1:]
+
+
+def visit_fold(self, node) -> None:
+    """myst-nb's fold (`HideCodeCellNode`) as a `<details>` whose toggle is named by the words it shows.
+
+    myst-nb labels every `<summary>` `aria-label="Toggle hidden content"` beside visible text that says something
+    else ("Show the solution"): a screen reader announces one name, speech input needs the other (axe's
+    `label-content-name-mismatch`). Without the aria-label the name is the visible line itself. A third line, shown
+    only in print (`_static/print.css`, where the fold prints open), says what the fold holds.
+    """
+    from html import escape
+    classes = " ".join(node["classes"])
+    self.body.append(f'<details class="admonition hide {classes}">\n<summary>\n')
+    self.body.append(f'<p class="collapsed admonition-title">{escape(node["prompt_show"])}</p>\n')
+    self.body.append(f'<p class="expanded admonition-title">{escape(node["prompt_hide"])}</p>\n')
+    label = _print_label(node["prompt_show"])
+    if label:
+        self.body.append(f'<p class="print-title admonition-title">{escape(label)}</p>\n')
+    self.body.append("</summary>\n")
+
+
+def depart_fold(self, node) -> None:
+    self.body.append("</details>\n")
+
+
+def visit_citation(self, node) -> None:
+    """A bibliography entry as a `listitem` of its `list` (docutils writes `doc-biblioentry`, a role ARIA has
+    deprecated, which leaves the list with no allowed children: axe's `aria-required-children`, critical)."""
+    if not isinstance(node.previous_sibling(), type(node)):
+        self.body.append('<div role="list" class="citation-list">\n')
+    self.body.append(self.starttag(node, "div", classes=[node.tagname], role="listitem"))
+
+
+def depart_citation(self, node) -> None:
+    self.body.append("</div>\n")
+    if not isinstance(node.next_node(descend=False, siblings=True), type(node)):
+        self.body.append("</div>\n")
+
+
+def number_print_title(app, pagename, templatename, context, doctree) -> None:
+    """html-page-context: the title the theme prints at the top of a page (`pagetitle`, in `#jb-print-docs-body`,
+    which replaces the article's own heading on paper) carries the chapter's number, as the screen's heading does."""
+    number = app.env.toc_secnumbers.get(pagename, {}).get("")
+    if number and context.get("pagetitle"):
+        context["pagetitle"] = ".".join(map(str, number)) + ". " + context["pagetitle"]
+
+
 def dedupe_scripts(app, pagename, templatename, context, doctree):
     """Drop repeated `<script>` entries from a page.
 
@@ -258,6 +312,13 @@ def write_execution_times(app, exception) -> None:
 
 
 def setup(app):
+    from docutils import nodes
+    from myst_nb.sphinx_ import HideCodeCellNode
+
+    app.setup_extension("myst_nb")                  # first, so that its fold's HTML is the one replaced here
+    app.add_node(HideCodeCellNode, override=True, html=(visit_fold, depart_fold))
+    app.add_node(nodes.citation, override=True, html=(visit_citation, depart_citation))
+    app.connect("html-page-context", number_print_title, priority=900)   # after the theme sets pagetitle (500)
     _register_citation_style()
     _register_bibliography_style()
     app.connect("html-page-context", dedupe_scripts, priority=900)

@@ -220,3 +220,22 @@ def test_a_solution_hides_its_code_and_output_behind_one_toggle():
     (c,) = read_nbdev_notebook(nbformat.writes(nb)).cells
     assert c.source == "# Solution to exercise 1\nprint(2)" and c.metadata.tags == ["hide-cell"]
     assert c.metadata.mystnb["code_prompt_show"] == "Show the solution"
+
+
+def test_a_fold_is_named_by_its_visible_words_and_prints_with_a_label():
+    """The fold's `<summary>` carries no aria-label (its name is the line it shows, not "Toggle hidden content":
+    axe's label-content-name-mismatch), and a fold that says what it holds keeps those words on paper."""
+    from types import SimpleNamespace
+
+    from nbdev_book import _print_label, depart_fold, visit_fold
+    assert _print_label("Show the solution") == "The solution"
+    assert _print_label("Show torch's masks and the cache") == "Torch's masks and the cache"
+    assert _print_label("Show code cell source") is None
+    writer = SimpleNamespace(body=[])
+    node = {"classes": ["above-input"], "prompt_show": "Show the solution", "prompt_hide": "Hide the solution"}
+    visit_fold(writer, node)
+    depart_fold(writer, node)
+    html = "".join(writer.body)
+    assert "aria-label" not in html and "<summary>" in html
+    assert '<p class="collapsed admonition-title">Show the solution</p>' in html
+    assert '<p class="print-title admonition-title">The solution</p>' in html and html.endswith("</details>\n")

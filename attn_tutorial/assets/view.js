@@ -21,6 +21,14 @@ function (uid) {
     return e.w[((l * s[1] + h) * s[2] + i) * s[3] + j] / 1000;
   }
   function color(h) { return data.colors[h % data.colors.length]; }
+  function ink(hex) {   // black or white, whichever reads better on the colour `hex` (WCAG contrast ratio)
+    var c = [1, 3, 5].map(function (i) {
+      var v = parseInt(hex.slice(i, i + 2), 16) / 255;
+      return v <= 0.04045 ? v / 12.92 : Math.pow((v + 0.055) / 1.055, 2.4);
+    });
+    var lum = 0.2126 * c[0] + 0.7152 * c[1] + 0.0722 * c[2];
+    return (lum + 0.05) / 0.05 >= 1.05 / (lum + 0.05) ? "#000" : "#fff";
+  }
   function short(t) { return t.length > 24 ? t.slice(0, 23) + "\u2026" : t; }
 
   if (data.title) make("div", {"class": "attn-title"}, root, data.title).style.fontWeight = "bold";
@@ -31,8 +39,9 @@ function (uid) {
   var layerSel = make("select", {"class": "attn-layer", "aria-label": "layer"}, controls);
   var headBox = make("span", {"class": "attn-heads"}, controls);
   var allBtn = make("button", {"class": "attn-all", type: "button"}, controls, "all heads");
-  var svg = make("svg", {"class": "attn-svg", role: "img"}, root);
-  var status = make("div", {"class": "attn-status"}, root);
+  // a group, not an image: its tokens are buttons (focusable, pressed with Enter); its name says what it draws
+  var svg = make("svg", {"class": "attn-svg", role: "group"}, root);
+  var status = make("div", {"class": "attn-status", role: "status", "aria-live": "polite"}, root);
   var lines = null, qTok = [], kTok = [];
 
   function build() {   // a new kind: layer options, head buttons, tokens
@@ -64,8 +73,9 @@ function (uid) {
     lines = make("g", {"class": "attn-lines"}, svg);
     function tokens(toks, side, x0, w) {
       return toks.map(function (t, i) {
-        var g = make("g", {"class": "attn-token", "data-side": side, "data-index": i, tabindex: 0}, svg);
-        make("title", {}, g, t);
+        // a button named by its title (the whole token, which the drawing may cut short) and its side
+        var g = make("g", {"class": "attn-token", "data-side": side, "data-index": i, tabindex: 0, role: "button"}, svg);
+        make("title", {}, g, (side === "q" ? "query " : "key ") + t);
         make("rect", {x: x0, y: TOP + i * ROW, width: w, height: ROW - 2, rx: 3, fill: "#1f77b4", "fill-opacity": 0}, g);
         make("text", {x: side === "q" ? x0 + w - 6 : x0 + 6, y: TOP + i * ROW + ROW / 2 + 4,
                       "text-anchor": side === "q" ? "end" : "start"}, g, short(t));
@@ -130,6 +140,7 @@ function (uid) {
         var on = sel && sel[0] === pair[1] && sel[1] === i, a = 0;
         if (sel && sel[0] !== pair[1]) a = pair[1] === "k" ? mean(sel[1], i) : mean(i, sel[1]);
         g.setAttribute("class", "attn-token" + (on ? " attn-selected" : ""));
+        g.setAttribute("aria-pressed", on && st.pinned ? "true" : "false");
         g.setAttribute("data-shade", a.toFixed(3));
         var r = g.querySelector("rect");
         r.setAttribute("fill", shadeColor);
@@ -140,11 +151,14 @@ function (uid) {
       var h = +b.getAttribute("data-head"), on = H.indexOf(h) >= 0;
       b.setAttribute("aria-pressed", on);
       b.style.background = on ? color(h) : "transparent";
+      b.style.color = on ? ink(color(h)) : "";   // white on a dark head colour, black on a light one
     });
     // one map (e.g. a mean saved in place of the heads) is named, not "all heads"
     var heads = H.length === e.head_names.length && H.length > 1 ? "all heads" :
       H.map(function (h) { return e.head_names[h]; }).join(", ");
     var where = e.layer_names[l] + ", " + heads;
+    svg.setAttribute("aria-label", "Attention weights, " + where + ": " + L + " queries on the left, " + S +
+      " keys on the right, a line from a query to each key it attends to, darker for a larger weight");
     if (!sel) { status.textContent = where + ". Hover over or click a token; click a head to show it alone."; return; }
     var other = sel[0] === "q" ? e.keys : e.queries, n = other.length, ranked = [];
     for (var k = 0; k < n; k++) ranked.push([k, sel[0] === "q" ? mean(sel[1], k) : mean(k, sel[1])]);
