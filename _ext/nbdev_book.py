@@ -148,8 +148,9 @@ def visit_fold(self, node) -> None:
 
     myst-nb labels every `<summary>` `aria-label="Toggle hidden content"` beside visible text that says something
     else ("Show the solution"): a screen reader announces one name, speech input needs the other (axe's
-    `label-content-name-mismatch`). Without the aria-label the name is the visible line itself. A third line, shown
-    only in print (`_static/print.css`, where the fold prints open), says what the fold holds.
+    `label-content-name-mismatch`). Without the aria-label the name is the visible line itself. A third line,
+    `hidden` on screen (and so out of the button's name) and shown only in print (`_static/print.css`, where the fold
+    prints open), says what the fold holds.
     """
     from html import escape
     classes = " ".join(node["classes"])
@@ -158,7 +159,7 @@ def visit_fold(self, node) -> None:
     self.body.append(f'<p class="expanded admonition-title">{escape(node["prompt_hide"])}</p>\n')
     label = _print_label(node["prompt_show"])
     if label:
-        self.body.append(f'<p class="print-title admonition-title">{escape(label)}</p>\n')
+        self.body.append(f'<p class="print-title admonition-title" hidden>{escape(label)}</p>\n')
     self.body.append("</summary>\n")
 
 

@@ -238,4 +238,4 @@ def test_a_fold_is_named_by_its_visible_words_and_prints_with_a_label():
     html = "".join(writer.body)
     assert "aria-label" not in html and "<summary>" in html
     assert '<p class="collapsed admonition-title">Show the solution</p>' in html
-    assert '<p class="print-title admonition-title">The solution</p>' in html and html.endswith("</details>\n")
+    assert '<p class="print-title admonition-title" hidden>The solution</p>' in html and html.endswith("</details>\n")

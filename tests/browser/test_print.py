@@ -75,3 +75,18 @@ def test_print_checks_have_folds_to_open(book_url, browser):
     page = browser.new_page()
     assert printed(page, f"{book_url}/nbs/05_multihead.html")["folds"] >= 3
     page.close()
+
+
+def test_a_folds_paper_label_stays_off_the_screen(book_url, browser):
+    """A named fold's line for paper ("The check of the heads' settings") is not shown on screen, where the fold's
+    button says it ("Show the check ..."), and is shown in print, where the button is not."""
+    page = browser.new_page()
+    page.goto(f"{book_url}/nbs/05_multihead.html", wait_until="load")
+    labels = page.locator("article.bd-article details.hide > summary > p.print-title")
+    assert labels.count() >= 1, "the chapter has no named fold"
+    shown = "els => els.filter(e => e.checkVisibility()).length"
+    assert labels.evaluate_all(shown) == 0
+    page.emulate_media(media="print")
+    page.evaluate("() => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))")
+    assert labels.evaluate_all(shown) == labels.count()
+    page.close()
