@@ -17,11 +17,12 @@ export PYTHONHASHSEED := 0
 export GOMP_SPINCOUNT := 100000
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: help install export book test status-before check-sync check-clean test-nbs test-py test-browser chromium axe lab clean
+.PHONY: help install export book test status-before check-sync check-clean test-nbs test-py test-browser chromium axe lab clean dist
 
 help:
 	@echo "make book   build the rendered book into _build/html (executes every notebook)"
 	@echo "make test   sync + clean checks, notebooks, pytest, browser test of the built book"
+	@echo "make dist   build the sdist and the wheel into dist/ and check their metadata"
 	@echo "make lab    open the notebooks in JupyterLab"
 
 # The venv is rebuilt only when the pins or the package metadata change.
@@ -101,6 +102,13 @@ test: status-before check-sync check-clean test-py book test-browser
 	@git status --porcelain > _build/git-status-after
 	@diff _build/git-status-before _build/git-status-after || { echo "make test: the checks changed the tree"; exit 1; }
 	@echo "make test: all checks passed (each notebook executed once, in the book build; the tree is as it was)"
+
+# the sdist and the wheel (the wheel carries the files the chapters read: see setup.py), their metadata checked
+dist: $(STAMP)
+	rm -rf dist
+	$(BIN)/python -m build --no-isolation --sdist --wheel --outdir dist .
+	$(BIN)/twine check --strict dist/*
+	@ls -l dist
 
 lab: $(STAMP)
 	$(BIN)/pip install -q jupyterlab==4.6.6

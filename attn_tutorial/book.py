@@ -14,9 +14,11 @@ from typing import Callable
 import torch
 
 import attn_tutorial
+from .data import book_file, book_files
 
 # %% auto #0
-__all__ = ['RESULTS', 'expect_error', 'record', 'read_results', 'provenance', 'describe']
+__all__ = ['RESULTS', 'expect_error', 'glue', 'read_long_run', 'read_long_runs', 'read_benchmark', 'record', 'read_results',
+           'provenance', 'describe']
 
 # %% ../nbs/95_book.ipynb #5c7faad2
 def expect_error(
@@ -33,6 +35,37 @@ def expect_error(
             print(wrap.fill(line))
         return str(err)
     raise AssertionError(f"expected {error.__name__}, but the call returned")
+
+# %% ../nbs/95_book.ipynb #13a75755
+def glue(name: str, value, display: bool = True) -> None:
+    """Keep `value` for the prose's `glue:text` role `name`: myst-nb's `glue` in the
+    book's build; without myst-nb (Colab, a bare Jupyter) it shows `value` if
+    `display`, and the prose keeps the name."""
+    try:
+        from myst_nb import glue as myst_glue
+    except ImportError:
+        if display:
+            from IPython.display import display as show
+
+            show(value)
+        return
+    myst_glue(name, value, display=display)
+
+# %% ../nbs/95_book.ipynb #1b607735
+def read_long_run(name: str) -> dict:
+    "The results a long run wrote to `nbs/results/<name>.json`."
+    return json.loads(book_file(f"nbs/results/{name}.json").read_text())
+
+
+def read_long_runs(pattern: str) -> list[dict]:
+    "The results of the long runs `nbs/results/<pattern>.json`, by file name."
+    paths = book_files("nbs/results", pattern + ".json")
+    return [json.loads(p.read_text()) for p in paths]
+
+
+def read_benchmark(name: str) -> dict:
+    "The table a benchmark wrote to `bench/results/<name>.json`."
+    return json.loads(book_file(f"bench/results/{name}.json").read_text())
 
 # %% ../nbs/95_book.ipynb #8023f4c0
 _REPO = Path(attn_tutorial.__file__).resolve().parent.parent

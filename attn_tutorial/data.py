@@ -13,9 +13,9 @@ PAD, BOS, EOS = 0, 1, 2
 SPECIALS = ("<pad>", "<bos>", "<eos>")
 
 # %% auto #0
-__all__ = ['PAD', 'BOS', 'EOS', 'SPECIALS', 'DATA_ENV', 'DATA_DIR', 'REPOSITORY', 'PYTHON_DOCS_HOWTO', 'cut', 'Vocab', 'Batch',
-           'pad', 'teacher_forcing', 'collate', 'Batches', 'SeqPairs', 'copy_task', 'recall_task', 'Lookup',
-           'lookup_task', 'map_tree', 'data_missing', 'read_jsonl', 'read_python_docs']
+__all__ = ['PAD', 'BOS', 'EOS', 'SPECIALS', 'REPO_ROOT', 'PACKAGED', 'DATA_ENV', 'DATA_DIR', 'PYTHON_DOCS_HOWTO', 'cut', 'Vocab',
+           'Batch', 'pad', 'teacher_forcing', 'collate', 'Batches', 'SeqPairs', 'copy_task', 'recall_task', 'Lookup',
+           'lookup_task', 'map_tree', 'book_file', 'book_files', 'data_missing', 'read_jsonl', 'read_python_docs']
 
 # %% ../nbs/91_data.ipynb #d67358d9
 def cut(ids) -> list[int]:
@@ -331,22 +331,52 @@ def map_tree(fn: Callable, tree):
 # %% ../nbs/91_data.ipynb #51ddb95f
 import json
 import os
+from importlib import metadata
 from pathlib import Path
 
 import attn_tutorial
 
+# a clone (an editable install, as `make` does), or the copy an installed wheel carries
+REPO_ROOT = Path(attn_tutorial.__file__).resolve().parent.parent
+PACKAGED = Path(attn_tutorial.__file__).resolve().parent / "_files"
 DATA_ENV = "ATTN_TUTORIAL_DATA"
-# the repository's data/ folder: found next to the package in a clone (an editable
-# install, as `make` does);
-# after `pip install .` the package has no data beside it, and ATTN_TUTORIAL_DATA says
-# where a clone's data are
+# the corpora: ATTN_TUTORIAL_DATA if set, else the clone's data/, else the wheel's copy
 DATA_DIR = Path(
     os.environ.get(DATA_ENV)
-    or Path(attn_tutorial.__file__).resolve().parent.parent / "data"
+    or next(
+        (d for d in (REPO_ROOT / "data", PACKAGED / "data") if d.is_dir()),
+        REPO_ROOT / "data",
+    )
 )
-REPOSITORY = "https://github.com/attn-tutorial/attn_tutorial"
 
 
+def _repository() -> str:
+    "The book's repository, as settings.ini names it (the package's metadata keeps it)."
+    try:
+        url = metadata.metadata("attn_tutorial")["Home-page"]
+    except metadata.PackageNotFoundError:
+        url = None
+    return url or "the book's repository"
+
+
+def book_file(path: str | Path) -> Path:
+    """A file of the book's repository by its path there (`nbs/results/gpt_long.json`,
+    `bench/results/scale.json`, `data/...`): the clone's, else the installed wheel's
+    copy; FileNotFoundError if neither has it."""
+    for root in (REPO_ROOT, PACKAGED):
+        if (root / path).exists():
+            return root / path
+    raise FileNotFoundError(
+        f"{path} is in neither {REPO_ROOT} nor {PACKAGED}: clone {_repository()} "
+        "(make runs it) or install the package from a wheel, which carries a copy"
+    )
+
+
+def book_files(folder: str | Path, pattern: str) -> list[Path]:
+    "The files of the book's `folder` whose names match `pattern`, sorted by name."
+    return sorted(book_file(folder).glob(pattern))
+
+# %% ../nbs/91_data.ipynb #9e294977
 def data_missing(path: str | Path, howto: str = "") -> FileNotFoundError:
     """The error for a missing data file: how to make it, and where the data are when
     the package is installed."""
@@ -354,9 +384,9 @@ def data_missing(path: str | Path, howto: str = "") -> FileNotFoundError:
         ""
         if DATA_DIR.is_dir()
         else (
-            "; the book's data ship with its repository, not with the package: clone "
-            f"{REPOSITORY} and set "
-            f"{DATA_ENV}=<the clone>/data, or pass path="
+            f"; the book's data ship with its repository ({_repository()}) and its "
+            f"wheels: install the package from one, or set {DATA_ENV}=<a clone>/data, "
+            "or pass path="
         )
     )
     return FileNotFoundError(

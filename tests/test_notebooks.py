@@ -43,7 +43,7 @@ def test_a_chapter_opens_sums_up_and_sets_exercises(path):
     assert heads.index("## Summary") < heads.index("## Exercises")
     solutions = [s for s in cells(path, "code") if re.search(r"(?m)^# Solution to exercise \d+", s)]
     assert 3 <= len(solutions) <= 5, f"{len(solutions)} solutions (3 to 5 exercises, each with one)"
-    assert all(s.startswith("#| code-fold: true") for s in solutions), "solutions are folded"
+    assert all(s.startswith("#| solution") for s in solutions), "solutions (code and output) behind a toggle"
     numbers = [int(re.search(r"(?m)^# Solution to exercise (\d+)", s).group(1)) for s in solutions]
     assert numbers == list(range(1, len(solutions) + 1)), f"solutions numbered {numbers}"
 
@@ -61,3 +61,24 @@ def test_an_appendix_owns_its_program_and_a_chapter_links_to_it(path):
     assert any(f"{{doc}}`{path.stem}`" in "\n".join(cells(c, "markdown")) for c in chapters()), \
         "no chapter links to the appendix"
 
+
+
+@pytest.mark.parametrize("path", sorted(NBS.glob("*.ipynb")), ids=lambda p: p.stem)
+def test_every_notebook_installs_the_library_where_it_is_missing(path):
+    """The first code cell installs the package where it is missing (a chapter downloaded into Colab or a bare
+    Jupyter), made from settings.ini's repository and package name (tests/install_cell.py writes it)."""
+    from tests.install_cell import expected
+    nb = json.loads(path.read_text())
+    first = next(c for c in nb["cells"] if c["cell_type"] == "code")
+    assert "".join(first["source"]) == expected(nb), "run `python -m tests.install_cell`"
+
+
+def test_one_repository_address_for_the_package_the_launch_buttons_and_binder():
+    import configparser
+    import yaml
+    cfg = configparser.ConfigParser(delimiters=["="])
+    cfg.read(NBS.parent / "settings.ini")
+    url = cfg["DEFAULT"]["git_url"]
+    assert yaml.safe_load((NBS.parent / "_config.yml").read_text())["repository"]["url"] == url
+    binder = (NBS.parent / "binder" / "requirements.txt").read_text()
+    assert "download.pytorch.org/whl/cpu" in binder and ".[apps]" in binder   # the CPU torch, then the package
