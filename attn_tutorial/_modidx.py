@@ -629,4 +629,5 @@ d = { 'settings': { 'branch': 'main',
                                    'attn_tutorial.viz._token_axes': ('viz.html#_token_axes', 'attn_tutorial/viz.py'),
                                    'attn_tutorial.viz._write_weights': ('viz.html#_write_weights', 'attn_tutorial/viz.py'),
                                    'attn_tutorial.viz.attention_view': ('viz.html#attention_view', 'attn_tutorial/viz.py'),
-                                   'attn_tutorial.viz.plot_attention': ('viz.html#plot_attention', 'attn_tutorial/viz.py')}}}
+                                   'attn_tutorial.viz.plot_attention': ('viz.html#plot_attention', 'attn_tutorial/viz.py'),
+                                   'attn_tutorial.viz.show': ('viz.html#show', 'attn_tutorial/viz.py')}}}

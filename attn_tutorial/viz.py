@@ -3,6 +3,9 @@
 # %% ../nbs/90_viz.ipynb #f7b2a871
 from __future__ import annotations
 
+import base64
+import html as _html
+import io
 from importlib import resources
 from typing import Sequence
 
@@ -11,7 +14,7 @@ import numpy as np
 from fastcore.basics import patch
 
 # %% auto #0
-__all__ = ['HEAD_COLORS', 'plot_attention', 'AttentionView', 'attention_view']
+__all__ = ['HEAD_COLORS', 'plot_attention', 'show', 'AttentionView', 'attention_view']
 
 # %% ../nbs/90_viz.ipynb #7c056ae7
 def _as_map(weights) -> np.ndarray:
@@ -121,6 +124,26 @@ def plot_attention(
     if colorbar:
         ax.figure.colorbar(image, ax=ax, label=colorbar_label, fraction=0.046, pad=0.04)
     return ax
+
+# %% ../nbs/90_viz.ipynb #a5c1efce
+def show(fig: plt.Figure | None = None, *, alt: str, dpi: int = 100) -> None:
+    """Display `fig` (default: the current figure) as a PNG image whose alternative text
+    is `alt`: what the figure shows and its key number, in a sentence or two. It then
+    closes the figure. ValueError for an empty `alt`."""
+    if not alt or not alt.strip():
+        raise ValueError("alt must say what the figure shows (and its key number)")
+    from IPython.display import display
+
+    fig = plt.gcf() if fig is None else fig
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight")
+    plt.close(fig)
+    png = base64.b64encode(buffer.getvalue()).decode("ascii")
+    tag = (
+        f'<img src="data:image/png;base64,{png}" alt="{_html.escape(alt.strip())}" '
+        'style="max-width: 100%; height: auto">'
+    )
+    display({"text/html": tag, "image/png": png, "text/plain": alt.strip()}, raw=True)
 
 # %% ../nbs/90_viz.ipynb #f82dc737
 import hashlib
