@@ -11,10 +11,9 @@ from typing import Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
-from fastcore.basics import patch
 
 # %% auto #0
-__all__ = ['HEAD_COLORS', 'plot_attention', 'show', 'AttentionView', 'attention_view']
+__all__ = ['HEAD_COLORS', 'plot_attention', 'show', 'attention_view', 'AttentionView']
 
 # %% ../nbs/90_viz.ipynb #7c056ae7
 def _as_map(weights) -> np.ndarray:
@@ -217,22 +216,8 @@ def _asset(name: str) -> str:
 
 _VIEW_CSS, _VIEW_JS = _asset("view.css"), _asset("view.js")
 
-# %% ../nbs/90_viz.ipynb #8e1cb741
-class AttentionView:
-    """Interactive attention weights: tokens on both sides, layers, heads and kinds of
-    attention to choose from.
-
-    Build it with `attention_view` (or `AttentionView().add(...)` for several kinds).
-    Shown as HTML in Jupyter and in the book; `save("x.html")` writes a standalone page,
-    `save("x.png" | "x.svg" | "x.pdf")` a static figure.
-    """
-
-    def __init__(self, title: str | None = None):
-        self.title, self.entries = title, []
-
 # %% ../nbs/90_viz.ipynb #a279099a
-@patch
-def add(
+def _view_add(
     self: AttentionView,
     # (L, S), (H, L, S), (layers, H, L, S) or [(H, L, S)] * layers
     weights,
@@ -246,8 +231,16 @@ def add(
     layer: int = -1,
     layer_names: Sequence[str] | None = None,
     head_names: Sequence[str] | None = None,
+    # the batch element to show, for weights with a batch dim: (B, L, S),
+    # (B, H, L, S) or a list of per-layer (B, H, L, S), as the models return them
+    example: int | None = None,
 ) -> "AttentionView":
-    "Add one kind of attention; returns the view, so that calls chain."
+    """Add one kind of attention; returns the view, so that calls chain. A batch of
+    several examples is not guessed at (a (B, L, S) tensor would look like heads):
+    give `example`."""
+    if example is not None:
+        weights = [w[example] for w in weights] if isinstance(weights, (list, tuple)) \
+            else weights[example]
     w = _as_layers(weights)
     n_layers, n_heads, L, S = w.shape
     key_tokens = query_tokens if key_tokens is None else key_tokens
@@ -273,14 +266,12 @@ def add(
     return self
 
 
-@patch
-def __repr__(self: AttentionView) -> str:
+def _view_repr(self: AttentionView) -> str:
     kinds = ", ".join(f"{e['name']} {tuple(e['weights'].shape)}" for e in self.entries)
     return f"AttentionView({kinds})"
 
 # %% ../nbs/90_viz.ipynb #0343f41b
-@patch
-def _data(self: AttentionView) -> dict:
+def _view_data(self: AttentionView) -> dict:
     """What the JavaScript draws: weights as integers in thousandths, to keep pages
     small."""
     return dict(
@@ -299,8 +290,7 @@ def _data(self: AttentionView) -> dict:
     )
 
 
-@patch
-def html(self: AttentionView) -> str:
+def _view_html(self: AttentionView) -> str:
     """The view as an HTML fragment: a `div`, its data as JSON, its style and its
     script; nothing external."""
     if not self.entries:
@@ -308,7 +298,7 @@ def html(self: AttentionView) -> str:
             "the view is empty: add attention weights with .add(weights, tokens)"
         )
     # a token may contain "</script>"
-    data = json.dumps(self._data(), separators=(",", ":")).replace("</", "<\\/")
+    data = json.dumps(_view_data(self), separators=(",", ":")).replace("</", "<\\/")
     # the id is a digest of the data: the same view renders the same HTML; the count
     # keeps repeats on a page apart
     AttentionView._count = getattr(AttentionView, "_count", 0) + 1
@@ -323,13 +313,11 @@ def html(self: AttentionView) -> str:
     )
 
 
-@patch
-def _repr_html_(self: AttentionView) -> str:
+def _view_repr_html(self: AttentionView) -> str:
     return self.html()
 
 # %% ../nbs/90_viz.ipynb #3106afe3
-@patch
-def save(self: AttentionView, path: str | Path, **figure_kwargs) -> Path:
+def _view_save(self: AttentionView, path: str | Path, **figure_kwargs) -> Path:
     """Write the view to `path`: `.html` is a standalone page (it works offline and
     fetches nothing); `.png`, `.svg` or `.pdf` is a static figure drawn by
     `figure(**figure_kwargs)`."""
@@ -359,7 +347,7 @@ def save(self: AttentionView, path: str | Path, **figure_kwargs) -> Path:
         )
     return path
 
-
+# %% ../nbs/90_viz.ipynb #0554ba14
 def attention_view(
     weights, query_tokens: Sequence[str], key_tokens: Sequence[str] | None = None, *,
     title: str | None = None, **kwargs,
@@ -468,5 +456,18 @@ def _figure(
     )
     return ax.figure
 
-# %% ../nbs/90_viz.ipynb #07d23dd4
-AttentionView.figure = _figure
+# %% ../nbs/90_viz.ipynb #8e1cb741
+class AttentionView:
+    """Interactive attention weights: tokens on both sides, layers, heads and kinds of
+    attention to choose from.
+
+    Build it with `attention_view` (or `AttentionView().add(...)` for several kinds).
+    Shown as HTML in Jupyter and in the book; `save("x.html")` writes a standalone page,
+    `save("x.png" | "x.svg" | "x.pdf")` a static figure.
+    """
+
+    def __init__(self, title: str | None = None):
+        self.title, self.entries = title, []
+
+    add, __repr__, _data, html = _view_add, _view_repr, _view_data, _view_html
+    _repr_html_, save, figure = _view_repr_html, _view_save, _figure

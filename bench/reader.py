@@ -1,8 +1,10 @@
 """What a reader sees, per chapter page of the built book (_build/html), measured in headless Chromium: the share of
 the page's height taken by visible code (a folded cell shows only its "show code" bar, measured apart as
-"toggles"), the widest visible code line, the progress-bar lines left in outputs, and whether the page opens with
-what it teaches and ends with a summary and exercises. Goals: code <= 30% of the height, lines <= 88 characters,
-no progress lines, every part present. Prints a table and writes JSON.
+"toggles"), the widest visible code line, the progress-bar lines left in outputs, whether the page opens with what
+it teaches and ends with a summary and exercises, and the time it takes to read: its visible prose at 180 words a
+minute, 2.5 s per visible code line, 45 s per figure (the estimate of issue 32). Goals: code <= 30% of the height,
+lines <= 88 characters, no progress lines, every part present, at most 30 minutes to read. Prints a table and
+writes JSON; the front page's reading path reads its minutes from the JSON.
 
     .venv/bin/python bench/reader.py [--out bench/results/reader.json] [--only 06_transformer ...] [--html DIR]
 """
@@ -21,7 +23,8 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 HTML = ROOT / "_build" / "html"
-CODE_SHARE, WIDTH = 0.30, 88
+CODE_SHARE, WIDTH, MINUTES = 0.30, 88, 30
+WORDS_PER_MINUTE, SECONDS_PER_CODE_LINE, SECONDS_PER_FIGURE = 180, 2.5, 45
 PROGRESS = re.compile(r"\[[#.]{20}\] \d+/\d+")
 
 MEASURE = """() => {
@@ -42,7 +45,13 @@ MEASURE = """() => {
   const lines = inputs.flatMap(e => e.innerText.split("\\n"));
   const outputs = [...main.querySelectorAll("div.cell_output")].filter(shown).map(e => e.innerText);
   const heads = [...main.querySelectorAll("h1, h2, h3")].map(h => h.innerText.replace(/[#¶]/g, "").trim());
+  // the prose a reader reads: the article's text outside code cells and outputs, as shown
+  const prose = [...main.querySelectorAll("p, li, h1, h2, h3, td, th, dt, dd")]
+    .filter(e => shown(e) && !e.closest("div.cell") && !e.querySelector("p, li"))
+    .map(e => e.innerText).join(" ");
+  const figures = [...main.querySelectorAll("img")].filter(shown).length;
   return {height: height(main), code, bars, lines, outputs, heads, inputs: inputs.length, toggles: toggles.length,
+          words: (prose.match(/[A-Za-z0-9][\\w'’-]*/g) || []).length, figures,
           first: [...main.querySelectorAll("section p")].slice(0, 4).map(p => p.innerText).join(" ")};
 }"""
 
@@ -71,7 +80,11 @@ def measure(page, url: str) -> dict:
     m = page.evaluate(MEASURE)
     heads = [h.lower() for h in m["heads"]]
     page_height = max(m["height"], 1)
+    code_lines = sum(1 for line in m["lines"] if line.strip())
+    minutes = (m["words"] / WORDS_PER_MINUTE + code_lines * SECONDS_PER_CODE_LINE / 60
+               + m["figures"] * SECONDS_PER_FIGURE / 60)
     return dict(code_share=round(m["code"] / page_height, 3), toggle_share=round(m["bars"] / page_height, 3),
+                words=m["words"], code_lines=code_lines, figures=m["figures"], reading_minutes=round(minutes, 1),
                 code_cells=m["inputs"], folded_cells=m["toggles"],
                 widest_line=max((len(line.rstrip()) for line in m["lines"]), default=0),
                 progress_lines=sum(len(PROGRESS.findall(o)) for o in m["outputs"]),
@@ -99,24 +112,26 @@ def main() -> None:
         for doc in docs:
             r = dict(page=Path(doc).name, **measure(page, f"{base}/{doc}.html"))
             r["ok"] = (r["code_share"] <= CODE_SHARE and r["widest_line"] <= WIDTH and r["progress_lines"] == 0
-                       and r["learn"] and r["summary"] and r["exercises"])
+                       and r["learn"] and r["summary"] and r["exercises"] and r["reading_minutes"] <= MINUTES)
             rows.append(r)
         browser.close()
     server.shutdown()
     print(f"{'page':<22} {'code':>6} {'toggles':>7} {'widest':>6} {'progress':>8} {'learn':>5} {'summary':>7} "
-          f"{'exercises':>9}")
+          f"{'exercises':>9} {'minutes':>7}")
     for r in rows:
         print(f"{r['page']:<22} {r['code_share']:6.0%} {r['toggle_share']:7.0%} {r['widest_line']:6d} "
               f"{r['progress_lines']:8d} "
               f"{'yes' if r['learn'] else 'NO':>5} {'yes' if r['summary'] else 'NO':>7} "
-              f"{'yes' if r['exercises'] else 'NO':>9}")
-    print(f"goals (code <= {CODE_SHARE:.0%}, lines <= {WIDTH}, no progress lines, all parts): "
-          f"{sum(r['ok'] for r in rows)} of {len(rows)} pages meet them")
+              f"{'yes' if r['exercises'] else 'NO':>9} {r['reading_minutes']:7.1f}")
+    print(f"goals (code <= {CODE_SHARE:.0%}, lines <= {WIDTH}, no progress lines, all parts, at most {MINUTES} "
+          f"minutes to read): {sum(r['ok'] for r in rows)} of {len(rows)} pages meet them")
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     when = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
     source = dict(command="bench/reader.py", date=when, chromium=browser_version)
-    goals = dict(code_share=CODE_SHARE, widest_line=WIDTH)
+    goals = dict(code_share=CODE_SHARE, widest_line=WIDTH, reading_minutes=MINUTES,
+                 reading=dict(words_per_minute=WORDS_PER_MINUTE, seconds_per_code_line=SECONDS_PER_CODE_LINE,
+                              seconds_per_figure=SECONDS_PER_FIGURE))
     out.write_text(json.dumps(dict(benchmark="reader", goals=goals, source=source,
                                    rows=rows, all_met=all(r["ok"] for r in rows)), indent=2) + "\n")
     print(f"wrote {out}")
