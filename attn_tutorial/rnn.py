@@ -10,7 +10,6 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 from .attention import length_mask, masked_softmax
 from .data import PAD
 from .scores import AdditiveScore
-from fastcore.basics import patch
 
 _CELLS = {"gru": (nn.GRU, nn.GRUCell), "lstm": (nn.LSTM, nn.LSTMCell)}
 
@@ -58,25 +57,7 @@ def _same_batch(**tensors: Tensor) -> None:
         raise ValueError(f"{shapes} disagree on the batch size")
 
 # %% ../nbs/01_motivation.ipynb #7543e44e
-class Decoder(nn.Module):
-    """A GRU/LSTM decoder run one step at a time, optionally attending over the
-    encoder's outputs."""
-
-    def __init__(
-        self, vocab_size: int, emb_dim: int, hidden: int, cell: str = "gru",
-        attention: bool = False,
-    ):
-        super().__init__()
-        self.cell_name, self.hidden = cell, hidden
-        self.emb = nn.Embedding(vocab_size, emb_dim, padding_idx=PAD)
-        self.attention = AdditiveScore(hidden, hidden, hidden) if attention else None
-        ctx = hidden if attention else 0
-        self.cell = _cell_types(cell)[1](emb_dim + ctx, hidden)
-        self.out = nn.Linear(hidden + ctx, vocab_size)
-
-
-@patch
-def step(
+def _decoder_step(
     self: Decoder, token: Tensor, state, annotations: Tensor, keys: Tensor | None,
     mask: Tensor,
 ):
@@ -99,8 +80,7 @@ def step(
     return self.out(h if context is None else torch.cat([h, context], -1)), state, w
 
 # %% ../nbs/01_motivation.ipynb #e31ca4f0
-@patch
-def forward(
+def _decoder_forward(
     self: Decoder, tgt_in: Tensor, state, annotations: Tensor, keys: Tensor | None,
     mask: Tensor,
 ):
@@ -114,6 +94,25 @@ def forward(
     return torch.stack(logits, 1), (
         torch.stack(weights, 1) if self.attention is not None else None
     )
+
+# %% ../nbs/01_motivation.ipynb #c1fcc005
+class Decoder(nn.Module):
+    """A GRU/LSTM decoder run one step at a time, optionally attending over the
+    encoder's outputs."""
+
+    def __init__(
+        self, vocab_size: int, emb_dim: int, hidden: int, cell: str = "gru",
+        attention: bool = False,
+    ):
+        super().__init__()
+        self.cell_name, self.hidden = cell, hidden
+        self.emb = nn.Embedding(vocab_size, emb_dim, padding_idx=PAD)
+        self.attention = AdditiveScore(hidden, hidden, hidden) if attention else None
+        ctx = hidden if attention else 0
+        self.cell = _cell_types(cell)[1](emb_dim + ctx, hidden)
+        self.out = nn.Linear(hidden + ctx, vocab_size)
+
+    step, forward = _decoder_step, _decoder_forward
 
 # %% ../nbs/01_motivation.ipynb #6d693d90
 class EncoderDecoder(nn.Module):
