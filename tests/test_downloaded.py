@@ -46,7 +46,7 @@ EXECUTE = textwrap.dedent("""
     from nbclient import NotebookClient
     for name in sys.argv[1:]:
         nb = nbformat.read(name, as_version=4)
-        NotebookClient(nb, timeout=600, kernel_name="python3").execute()
+        NotebookClient(nb, timeout=1800, kernel_name="python3").execute()
         print(name, "ran", sum(c.cell_type == "code" for c in nb.cells), "code cells")
 """)
 
