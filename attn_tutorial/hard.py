@@ -76,7 +76,7 @@ def reinforce_loss(
     advantage = (reward - baseline).detach()
     return -(advantage * log_prob).mean()
 
-
+# %% ../nbs/04_kinds.ipynb #c4d0a002
 def gumbel_softmax(
     scores: Tensor, tau: float = 1.0, hard: bool = True, mask: Tensor | None = None
 ) -> Tensor:
