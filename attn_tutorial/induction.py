@@ -41,7 +41,7 @@ def repeat_segment(
         x[i, a + m : a + 2 * m] = x[i, a : a + m]
     return x, start, seg
 
-
+# %% ../nbs/11_induction.ipynb #b4ec0935
 def repeated_tokens(
     n: int, length: int, vocab_size: int, min_len: int = 8, max_len: int = 16,
     generator: torch.Generator | None = None, low: int = 0,

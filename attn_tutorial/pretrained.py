@@ -12,11 +12,10 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .transformer import TransformerEncoderLayer
-from fastcore.basics import patch
 
 # %% auto #0
-__all__ = ['UNUSED_KEYS', 'BertEmbeddings', 'SentenceEncoder', 'key_mapping', 'load_state', 'default_minilm_path', 'load_minilm',
-           'tokenize', 'encode', 'attention_maps']
+__all__ = ['UNUSED_KEYS', 'BertEmbeddings', 'tokenize', 'encode', 'attention_maps', 'SentenceEncoder', 'key_mapping',
+           'load_state', 'default_minilm_path', 'load_minilm']
 
 # %% ../nbs/08_pretrained.ipynb #d92a6cff
 class BertEmbeddings(nn.Module):
@@ -45,34 +44,64 @@ class BertEmbeddings(nn.Module):
             self.word(ids) + self.position(pos) + self.token_type(torch.zeros_like(ids))
         )
 
-# %% ../nbs/08_pretrained.ipynb #1c6a4a21
-class SentenceEncoder(nn.Module):
-    """A BERT-style encoder built from this book's `TransformerEncoderLayer` (post-LN,
-    GELU), with the sentence-transformers head: mean pooling over real tokens, then
-    L2 normalisation."""
+# %% ../nbs/08_pretrained.ipynb #e0249c6e
+def _sentence_forward(
+    self: SentenceEncoder, ids: Tensor, mask: Tensor, need_weights: bool = False
+):
+    """Token states `(B, L, d_model)` for ids `(B, L)` with `mask` `(B, L)` True at
+    real tokens; with `need_weights=True` also every layer's weights, a list of
+    `(B, H, L, L)`."""
+    x, weights = self.embeddings(ids), []
+    for layer in self.layers:
+        x = layer(x, src_key_padding_mask=~mask, need_weights=need_weights)
+        if need_weights:
+            x, w = x
+            weights.append(w)
+    return (x, weights) if need_weights else x
 
-    def __init__(
-        self, vocab_size: int, d_model: int, nhead: int, num_layers: int,
-        dim_feedforward: int, max_len: int = 512, type_vocab_size: int = 2,
-        eps: float = 1e-12,
-    ):
-        super().__init__()
-        self.embeddings = BertEmbeddings(
-            vocab_size, d_model, max_len, type_vocab_size, eps
-        )
-        self.layers = nn.ModuleList(
-            TransformerEncoderLayer(
-                d_model, nhead, dim_feedforward, dropout=0.0, activation="gelu",
-                layer_norm_eps=eps, batch_first=True,
-            )
-            for _ in range(num_layers)
-        )
-        # set by load_minilm: a tokenizers.Tokenizer
-        self.tokenizer = None
+# %% ../nbs/08_pretrained.ipynb #3de9ed15
+def tokenize(
+    model: SentenceEncoder, texts: list[str]
+) -> tuple[Tensor, Tensor, list[list[str]]]:
+    """Token ids `(B, L)` padded with 0, mask `(B, L)` True at real tokens, and the
+    token strings."""
+    if model.tokenizer is None:
+        raise ValueError("this model has no tokenizer: build it with load_minilm()")
+    if isinstance(texts, str) or not all(isinstance(t, str) for t in texts):
+        raise TypeError("texts must be a list of strings")
+    encodings = model.tokenizer.encode_batch(list(texts))
+    L = max(len(e.ids) for e in encodings)
+    ids = torch.zeros(len(texts), L, dtype=torch.long)
+    for i, e in enumerate(encodings):
+        ids[i, : len(e.ids)] = torch.tensor(e.ids)
+    mask = torch.arange(L) < torch.tensor([len(e.ids) for e in encodings])[:, None]
+    return ids, mask, [e.tokens for e in encodings]
+
+# %% ../nbs/08_pretrained.ipynb #5ae8a3fc
+@torch.no_grad()
+def encode(model: SentenceEncoder, texts: list[str], batch_size: int = 32) -> Tensor:
+    """Sentence embeddings `(n, d_model)`: mean of the token states over real tokens,
+    then L2-normalised."""
+    # no texts: an empty (0, d_model)
+    out = [torch.zeros(0, model.embeddings.word.embedding_dim)]
+    for i in range(0, len(texts), batch_size):
+        ids, mask, _ = tokenize(model, texts[i : i + batch_size])
+        states = model(ids, mask)
+        m = mask[..., None].to(states.dtype)
+        out.append(F.normalize((states * m).sum(1) / m.sum(1).clamp_min(1e-9), dim=-1))
+    return torch.cat(out)
+
+# %% ../nbs/08_pretrained.ipynb #e25882cc
+@torch.no_grad()
+def attention_maps(model: SentenceEncoder, text: str) -> tuple[list[str], list[Tensor]]:
+    """The tokens of `text` and every layer's attention weights for it, a list of `(H,
+    L, L)`."""
+    ids, mask, tokens = tokenize(model, [text])
+    _, weights = model(ids, mask, need_weights=True)
+    return tokens[0], [w[0] for w in weights]
 
 # %% ../nbs/08_pretrained.ipynb #cfb53b1c
-@patch(cls_method=True)
-def from_config(cls: SentenceEncoder, config: dict) -> SentenceEncoder:
+def _from_config(cls: type[SentenceEncoder], config: dict) -> SentenceEncoder:
     "Build from a BERT `config.json` (GELU, absolute positions only)."
     if (
         config.get("hidden_act") != "gelu"
@@ -90,21 +119,31 @@ def from_config(cls: SentenceEncoder, config: dict) -> SentenceEncoder:
         config["layer_norm_eps"],
     )
 
-# %% ../nbs/08_pretrained.ipynb #e0249c6e
-@patch
-def forward(
-    self: SentenceEncoder, ids: Tensor, mask: Tensor, need_weights: bool = False
-):
-    """Token states `(B, L, d_model)` for ids `(B, L)` with `mask` `(B, L)` True at
-    real tokens; with `need_weights=True` also every layer's weights, a list of
-    `(B, H, L, L)`."""
-    x, weights = self.embeddings(ids), []
-    for layer in self.layers:
-        x = layer(x, src_key_padding_mask=~mask, need_weights=need_weights)
-        if need_weights:
-            x, w = x
-            weights.append(w)
-    return (x, weights) if need_weights else x
+# %% ../nbs/08_pretrained.ipynb #1c6a4a21
+class SentenceEncoder(nn.Module):
+    """A BERT-style encoder built from this book's `TransformerEncoderLayer` (post-LN,
+    GELU), with the sentence-transformers head: mean pooling, then L2 normalisation."""
+
+    def __init__(
+        self, vocab_size: int, d_model: int, nhead: int, num_layers: int,
+        dim_feedforward: int, max_len: int = 512, type_vocab_size: int = 2,
+        eps: float = 1e-12,
+    ):
+        super().__init__()
+        self.embeddings = BertEmbeddings(
+            vocab_size, d_model, max_len, type_vocab_size, eps
+        )
+        self.layers = nn.ModuleList(
+            TransformerEncoderLayer(
+                d_model, nhead, dim_feedforward, dropout=0.0, activation="gelu",
+                layer_norm_eps=eps, batch_first=True,
+            )
+            for _ in range(num_layers)
+        )
+        self.tokenizer = None  # set by load_minilm: a tokenizers.Tokenizer
+
+    forward, from_config = _sentence_forward, classmethod(_from_config)
+    tokenize, encode, attention_maps = tokenize, encode, attention_maps
 
 # %% ../nbs/08_pretrained.ipynb #9d120a6e
 # ours (under layers.{i}.) <- theirs (under encoder.layer.{i}.)
@@ -219,53 +258,3 @@ def load_minilm(
     tokenizer.enable_truncation(max_length=max_tokens)
     model.tokenizer = tokenizer
     return model.eval()
-
-# %% ../nbs/08_pretrained.ipynb #3de9ed15
-def tokenize(
-    model: SentenceEncoder, texts: list[str]
-) -> tuple[Tensor, Tensor, list[list[str]]]:
-    """Token ids `(B, L)` padded with 0, mask `(B, L)` True at real tokens, and the
-    token strings."""
-    if model.tokenizer is None:
-        raise ValueError("this model has no tokenizer: build it with load_minilm()")
-    if isinstance(texts, str) or not all(isinstance(t, str) for t in texts):
-        raise TypeError("texts must be a list of strings")
-    encodings = model.tokenizer.encode_batch(list(texts))
-    L = max(len(e.ids) for e in encodings)
-    ids = torch.zeros(len(texts), L, dtype=torch.long)
-    for i, e in enumerate(encodings):
-        ids[i, : len(e.ids)] = torch.tensor(e.ids)
-    mask = torch.arange(L) < torch.tensor([len(e.ids) for e in encodings])[:, None]
-    return ids, mask, [e.tokens for e in encodings]
-
-
-SentenceEncoder.tokenize = tokenize
-
-# %% ../nbs/08_pretrained.ipynb #5ae8a3fc
-@torch.no_grad()
-def encode(model: SentenceEncoder, texts: list[str], batch_size: int = 32) -> Tensor:
-    """Sentence embeddings `(n, d_model)`: mean of the token states over real tokens,
-    then L2-normalised."""
-    # no texts: an empty (0, d_model)
-    out = [torch.zeros(0, model.embeddings.word.embedding_dim)]
-    for i in range(0, len(texts), batch_size):
-        ids, mask, _ = tokenize(model, texts[i : i + batch_size])
-        states = model(ids, mask)
-        m = mask[..., None].to(states.dtype)
-        out.append(F.normalize((states * m).sum(1) / m.sum(1).clamp_min(1e-9), dim=-1))
-    return torch.cat(out)
-
-
-SentenceEncoder.encode = encode
-
-# %% ../nbs/08_pretrained.ipynb #e25882cc
-@torch.no_grad()
-def attention_maps(model: SentenceEncoder, text: str) -> tuple[list[str], list[Tensor]]:
-    """The tokens of `text` and every layer's attention weights for it, a list of `(H,
-    L, L)`."""
-    ids, mask, tokens = tokenize(model, [text])
-    _, weights = model(ids, mask, need_weights=True)
-    return tokens[0], [w[0] for w in weights]
-
-
-SentenceEncoder.attention_maps = attention_maps

@@ -21,7 +21,6 @@ from attn_tutorial.data import (
 from .rnn import Decoder, EncoderDecoder
 from .search import greedy
 from .viz import plot_attention
-from fastcore.basics import patch
 
 SAMPLE_RATE = 8000
 SPEECH_DIR = DATA_DIR / "speech_digits"
@@ -328,53 +327,19 @@ def word_targets(utts: list[Utterance], vocab: Vocab) -> list[Tensor]:
     return [torch.tensor(vocab.encode(u.words) + [EOS]) for u in utts]
 
 # %% ../nbs/15_speech.ipynb #f4681a80
-class Listener(nn.Module):
-    """LAS's encoder, shortened for a CPU: a strided convolution over the frames (kernel
-    `2 stride`, ReLU), a bidirectional GRU, then `pyramid` times: concatenate
-    neighbouring pairs of states and run another one."""
-
-    def __init__(
-        self, in_dim: int, hidden: int, out_dim: int, stride: int = 4, pyramid: int = 0
-    ):
-        super().__init__()
-        if min(in_dim, hidden, out_dim, stride) < 1 or pyramid < 0:
-            raise ValueError(
-                f"sizes and stride must be >= 1 and pyramid >= 0, got {in_dim}, "
-                f"{hidden}, {out_dim}, "
-                f"{stride}, {pyramid}"
-            )
-        self.conv = nn.Conv1d(
-            in_dim, 2 * hidden, kernel_size=2 * stride, stride=stride,
-            padding=stride // 2,
-        )
-        self.rnns = nn.ModuleList(
-            nn.GRU(
-                2 * hidden if i == 0 else 4 * hidden, hidden, batch_first=True,
-                bidirectional=True,
-            )
-            for i in range(pyramid + 1)
-        )
-        self.proj = nn.Linear(2 * hidden, out_dim)
-        self.bridge = nn.Linear(2 * hidden, out_dim)
-        self.pyramid = pyramid
-
-
-@patch
-def conv_lengths(self: Listener, lengths: Tensor) -> Tensor:
+def _listener_conv_lengths(self: Listener, lengths: Tensor) -> Tensor:
     "Input lengths `(B,)` -> the convolution's output lengths `(B,)`."
     (k,), (s,), (p,) = self.conv.kernel_size, self.conv.stride, self.conv.padding
     return torch.div(lengths + 2 * p - k, s, rounding_mode="floor") + 1
 
 
-@patch
-def output_lengths(self: Listener, lengths: Tensor) -> Tensor:
+def _listener_output_lengths(self: Listener, lengths: Tensor) -> Tensor:
     """Input lengths `(B,)` -> the number of encoder states of each `(B,)`: each
     pyramid layer halves it."""
     return self.conv_lengths(lengths) // 2**self.pyramid
 
 # %% ../nbs/15_speech.ipynb #b5e8d17c
-@patch
-def forward(self: Listener, x: Tensor, lengths: Tensor):
+def _listener_forward(self: Listener, x: Tensor, lengths: Tensor):
     """x `(B, S, F)`, lengths `(B,)` -> states `(B, S', out_dim)` (padding ignored),
     their lengths `(B,)` (`output_lengths`), and the initial decoder state `(B,
     out_dim)` from both directions' final states."""
@@ -405,6 +370,41 @@ def forward(self: Listener, x: Tensor, lengths: Tensor):
         self.proj(x), lengths,
         torch.tanh(self.bridge(torch.cat([final[0], final[1]], -1))),
     )
+
+# %% ../nbs/15_speech.ipynb #66b45bc3
+class Listener(nn.Module):
+    """LAS's encoder, shortened for a CPU: a strided convolution over the frames (kernel
+    `2 stride`, ReLU), a bidirectional GRU, then `pyramid` times: concatenate
+    neighbouring pairs of states and run another one."""
+
+    def __init__(
+        self, in_dim: int, hidden: int, out_dim: int, stride: int = 4, pyramid: int = 0
+    ):
+        super().__init__()
+        if min(in_dim, hidden, out_dim, stride) < 1 or pyramid < 0:
+            raise ValueError(
+                f"sizes and stride must be >= 1 and pyramid >= 0, got {in_dim}, "
+                f"{hidden}, {out_dim}, "
+                f"{stride}, {pyramid}"
+            )
+        self.conv = nn.Conv1d(
+            in_dim, 2 * hidden, kernel_size=2 * stride, stride=stride,
+            padding=stride // 2,
+        )
+        self.rnns = nn.ModuleList(
+            nn.GRU(
+                2 * hidden if i == 0 else 4 * hidden, hidden, batch_first=True,
+                bidirectional=True,
+            )
+            for i in range(pyramid + 1)
+        )
+        self.proj = nn.Linear(2 * hidden, out_dim)
+        self.bridge = nn.Linear(2 * hidden, out_dim)
+        self.pyramid = pyramid
+
+    conv_lengths = _listener_conv_lengths
+    output_lengths = _listener_output_lengths
+    forward = _listener_forward
 
 # %% ../nbs/15_speech.ipynb #17cd61cb
 class ListenAttendSpell(EncoderDecoder):

@@ -20,8 +20,11 @@ UNDERLINE = re.compile(r"^([=\-~^\"'`#*+])\1{2,}\s*$")
 
 def clean(text: str) -> str:
     "reStructuredText markup -> plain text: roles, links, literals and directives."
+    text = re.sub(r":(rfc|pep):`(\d+)(?:#[^`]*)?`", lambda m: f"{m[1].upper()} {m[2]}", text,
+                  flags=re.I)                                                    # :rfc:`4180` -> RFC 4180
     text = re.sub(r":[a-z:]+:`~?!?([^`<]*?)(?:\s*<[^>]*>)?`", r"\1", text)        # :func:`name` -> name
     text = re.sub(r"`([^`<]+?)\s*<[^>]+>`_+", r"\1", text)                        # `text <url>`_ -> text
+    text = re.sub(r"(?<=[\w-])\\ (?=[-.'\w])", "", text)                          # gzip\ -format -> gzip-format
     text = re.sub(r"``([^`]+)``", r"\1", text)                                      # ``code`` -> code
     text = re.sub(r"`([^`]+)`_*", r"\1", text)
     lines = [l for l in text.splitlines() if not l.strip().startswith(".. ")]      # directives and labels
