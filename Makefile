@@ -44,7 +44,8 @@ export: $(STAMP)
 
 book: export
 	rm -rf _build/html _build/.doctrees _build/jupyter_execute _build/results _build/notebook_times.json
-	$(BIN)/jupyter-book build --all -W --keep-going .
+	@# two notebooks at a time (Sphinx reads in two processes): _ext/build.py
+	$(BIN)/python _ext/build.py --jobs 2 --all -W --keep-going .
 	@echo "book: open _build/html/index.html"
 
 # (1) the library is exactly what the notebooks export: nbdev_export must change nothing under attn_tutorial/

@@ -312,6 +312,33 @@ def write_execution_times(app, exception) -> None:
     Path(app.outdir).parent.joinpath("notebook_times.json").write_text(json.dumps(times, indent=1) + "\n")
 
 
+# Extensions that do not say whether Sphinx may read in parallel, and why they may: multitoc numbering numbers the
+# sections from the assembled toctree after reading, in the main process; mathjax-offline only points MathJax at its
+# bundled copy (a config value and static files); jupyterbook-latex acts only in a LaTeX build.
+PARALLEL_SAFE = ("sphinx_multitoc_numbering", "sphinx-mathjax-offline", "sphinx_jupyterbook_latex")
+
+
+def allow_parallel_read(app) -> None:
+    """builder-inited: without a declaration Sphinx would read (and execute) the notebooks one at a time; declare the
+    extensions in `PARALLEL_SAFE` safe, so that `make book` executes two notebooks at a time (sphinx's -j 2)."""
+    for name in PARALLEL_SAFE:
+        ext = app.extensions.get(name)
+        if ext is not None and ext.parallel_read_safe is None:
+            ext.parallel_read_safe = True
+
+
+def mark_executed(app, doctree) -> None:
+    """doctree-read: mark an executed notebook `_build/results/<name>.executed`, so that a page that reads what the
+    chapters recorded (the conclusion) waits for them while the build executes two notebooks at a time
+    (`attn_tutorial.book.read_results`)."""
+    from pathlib import Path
+
+    if str(app.env.doc2path(app.env.docname)).endswith(".ipynb") and app.config.nb_execution_mode != "off":
+        marks = Path(app.outdir).parent / "results"
+        marks.mkdir(parents=True, exist_ok=True)
+        (marks / f"{Path(app.env.docname).name}.executed").touch()
+
+
 def setup(app):
     from docutils import nodes
     from myst_nb.sphinx_ import HideCodeCellNode
@@ -326,4 +353,6 @@ def setup(app):
     app.connect("autodoc-process-docstring", docstring_to_rst)
     app.connect("autodoc-skip-member", skip_tuple_fields)
     app.connect("build-finished", write_execution_times)
+    app.connect("builder-inited", allow_parallel_read)
+    app.connect("doctree-read", mark_executed)
     return {"version": "1.0", "parallel_read_safe": True, "parallel_write_safe": True}

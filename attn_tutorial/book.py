@@ -8,6 +8,7 @@ import json
 import os
 import platform
 import textwrap
+import time
 from pathlib import Path
 from typing import Callable
 
@@ -67,6 +68,20 @@ def read_benchmark(name: str) -> dict:
     "The table a benchmark wrote to `bench/results/<name>.json`."
     return json.loads(book_file(f"bench/results/{name}.json").read_text())
 
+# %% ../nbs/95_book.ipynb #b80f7c06
+def _wait_for(name: str, folder: Path) -> None:
+    """Wait until the book's build has executed chapter `name`, when `folder` is RESULTS:
+    the build (`_ext/build.py`) sets `ATTN_TUTORIAL_WAIT` to the seconds to wait and marks
+    each executed notebook with `RESULTS/<name>.executed`. Otherwise return at once."""
+    seconds = float(os.environ.get("ATTN_TUTORIAL_WAIT", "0"))
+    if not seconds or folder.resolve() != RESULTS.resolve():
+        return
+    deadline = time.monotonic() + seconds
+    while not (folder / f"{name}.executed").exists():
+        if time.monotonic() > deadline:  # a chapter that failed fails the build anyway
+            raise TimeoutError(f"{name} did not finish within {seconds:.0f} s")
+        time.sleep(0.5)
+
 # %% ../nbs/95_book.ipynb #8023f4c0
 _REPO = Path(attn_tutorial.__file__).resolve().parent.parent
 # a build output: under _build/ of a clone (ATTN_TUTORIAL_RESULTS elsewhere, or to put
@@ -105,8 +120,12 @@ def record(
 
 def read_results(name: str, folder: str | Path | None = None, needs: str | None = None):
     """The JSON a chapter wrote to `folder/<name>.json` (default: RESULTS); a missing
-    file is a FileNotFoundError that says which chapter (`needs`) to run first."""
-    path = (Path(folder) if folder is not None else RESULTS) / f"{name}.json"
+    file is a FileNotFoundError that says which chapter (`needs`) to run first. In the
+    book's build, which executes two chapters at a time, first wait for the chapter to
+    finish (`_wait_for`)."""
+    folder = Path(folder) if folder is not None else RESULTS
+    _wait_for(name, folder)
+    path = folder / f"{name}.json"
     if not path.is_file():
         raise FileNotFoundError(
             f"{path} not found: run {needs or name} first, it writes this file"

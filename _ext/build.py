@@ -1,0 +1,28 @@
+"""`jupyter-book build`, with Sphinx reading (and so executing) two notebooks at a time.
+
+Jupyter Book 1's command line has no `--jobs`, but the function it calls has one; this passes it through. The
+chapters run in two processes on these 2 cores (most of them train on one thread), which keeps `make test` within
+its 15 minutes. The extensions that do not declare themselves safe to read in parallel are declared by
+`nbdev_book.allow_parallel_read`, after checking that they are.
+
+    python _ext/build.py [--jobs N] <jupyter-book build's arguments>
+"""
+from __future__ import annotations
+
+import functools
+import os
+import sys
+
+import jupyter_book.sphinx
+from jupyter_book.cli.main import main
+
+if __name__ == "__main__":
+    args = sys.argv[1:]
+    jobs = 2
+    if args[:1] == ["--jobs"]:
+        jobs, args = int(args[1]), args[2:]
+    jupyter_book.sphinx.build_sphinx = functools.partial(jupyter_book.sphinx.build_sphinx, jobs=jobs)
+    # a page that reads what chapters recorded waits for them (attn_tutorial.book.read_results)
+    os.environ["ATTN_TUTORIAL_WAIT"] = "1200"
+    sys.argv = ["jupyter-book", "build", *args]
+    main()
