@@ -19,7 +19,7 @@ tl: Any = None
 # %% auto #0
 __all__ = ['flash_attention']
 
-# %% ../nbs/07b_flash.ipynb #42db9299
+# %% ../nbs/07b_flash.ipynb #93e65913
 def _forward_kernel(
     Q, K, V, O, LSE, n_q, n_k, d, scale,
     CAUSAL: tl.constexpr, PRECISION: tl.constexpr,
@@ -58,7 +58,7 @@ def _forward_kernel(
     tl.store(O + rows[:, None] * d + dims[None, :], out, mask=q_mask)
     tl.store(LSE + rows, m + tl.log(l), mask=rows < n_q)
 
-# %% ../nbs/07b_flash.ipynb #1f9b710e
+# %% ../nbs/07b_flash.ipynb #b77cf705
 def _dkdv_kernel(
     Q, K, V, dO, LSE, Dr, dK, dV, n_q, n_k, d, scale,
     CAUSAL: tl.constexpr, PRECISION: tl.constexpr,
@@ -97,7 +97,7 @@ def _dkdv_kernel(
     tl.store(dK + kv, (dk * scale).to(dK.dtype.element_ty), mask=kv_mask)
     tl.store(dV + kv, dv.to(dV.dtype.element_ty), mask=kv_mask)
 
-# %% ../nbs/07b_flash.ipynb #475d02ed
+# %% ../nbs/07b_flash.ipynb #d31b0148
 def _dq_kernel(
     Q, K, V, dO, LSE, Dr, dQ, n_q, n_k, d, scale,
     CAUSAL: tl.constexpr, PRECISION: tl.constexpr,
@@ -132,7 +132,7 @@ def _dq_kernel(
         dq += tl.dot(ds.to(k.dtype), k, input_precision=PRECISION)
     tl.store(dQ + qo, (dq * scale).to(dQ.dtype.element_ty), mask=q_mask)
 
-# %% ../nbs/07b_flash.ipynb #76f5cc7c
+# %% ../nbs/07b_flash.ipynb #22759122
 _KERNELS: dict[str, Any] = {}
 
 
@@ -164,7 +164,9 @@ def _kernels() -> dict[str, Any]:
         for name, f in vars(tl).items():
             if _interpreted() and isinstance(f, triton.runtime.JITFunction):
                 g, home = InterpretedFunction(f.fn), sys.modules[f.fn.__module__]
-                swaps += [(tl, name, g)] + [(home, name, g)] * (vars(home).get(name) is f)
+                swaps.append((tl, name, g))
+                if vars(home).get(name) is f:  # where Triton's own code finds it
+                    swaps.append((home, name, g))
         _KERNELS.update(
             triton=triton, forward=triton.jit(_forward_kernel),
             dkdv=triton.jit(_dkdv_kernel), dq=triton.jit(_dq_kernel), swaps=swaps,
@@ -185,7 +187,7 @@ def _reductions():
         for module, name, f in saved:
             setattr(module, name, f)
 
-# %% ../nbs/07b_flash.ipynb #d31b0148
+# %% ../nbs/07b_flash.ipynb #996cde1f
 def _blocks(kernel: str, d: int, dtype: torch.dtype, blocks=None) -> dict[str, Any]:
     """Constants of one kernel ('forward', 'dkdv' or 'dq'): blocks of 32 under the
     interpreter, on a GPU larger tiles (fewer for float32, which takes twice the
@@ -241,7 +243,7 @@ def _flash_backward(
         )
     return dq, dk, dv
 
-# %% ../nbs/07b_flash.ipynb #b248ad9a
+# %% ../nbs/07b_flash.ipynb #33c7193b
 class _FlashAttention(torch.autograd.Function):
     """FlashAttention-2 in three Triton kernels: the forward pass saves the output and
     the log-sum-exp, the backward pass recomputes the weights."""
@@ -256,10 +258,12 @@ class _FlashAttention(torch.autograd.Function):
     @staticmethod
     @once_differentiable
     def backward(ctx, do):
-        grads = _flash_backward(do.contiguous(), *ctx.saved_tensors, ctx.causal, ctx.scale)
+        grads = _flash_backward(
+            do.contiguous(), *ctx.saved_tensors, ctx.causal, ctx.scale
+        )
         return *grads, None, None
 
-# %% ../nbs/07b_flash.ipynb #3c0e2053
+# %% ../nbs/07b_flash.ipynb #834e7c59
 def _check_flash(q: Tensor, k: Tensor, v: Tensor, is_causal) -> None:
     "Raise ValueError, naming the argument, for inputs flash_attention does not take."
     for name, t in (("q", q), ("k", k), ("v", v)):
@@ -280,19 +284,20 @@ def _check_flash(q: Tensor, k: Tensor, v: Tensor, is_causal) -> None:
                          "flash_attention takes no attn_mask (use chunked_attention)")
     dtypes = (torch.float32, torch.float16, torch.bfloat16)
     if q.dtype not in dtypes or not q.dtype == k.dtype == v.dtype:
-        raise ValueError("q, k and v must share one dtype, float32, float16 or bfloat16, "
-                         f"got {q.dtype}, {k.dtype}, {v.dtype}")
+        raise ValueError("q, k and v must share one dtype, float32, float16 or "
+                         f"bfloat16, got {q.dtype}, {k.dtype}, {v.dtype}")
     if q.dtype == torch.bfloat16 and _interpreted():
-        raise ValueError("q.dtype is torch.bfloat16, which Triton's interpreter (the CPU) "
-                         "cannot compute: use float16 or float32, or a CUDA GPU")
+        raise ValueError("q.dtype is torch.bfloat16, which Triton's interpreter (the "
+                         "CPU) cannot compute: use float16 or float32, or a CUDA GPU")
     if not q.device == k.device == v.device or q.device.type not in ("cpu", "cuda"):
-        raise ValueError(f"q, k and v must be on one CPU or CUDA device, got {q.device}, "
-                         f"{k.device}, {v.device}")
+        raise ValueError("q, k and v must be on one CPU or CUDA device, got "
+                         f"{q.device}, {k.device}, {v.device}")
     if q.device.type == "cpu" and not _interpreted():
-        raise ValueError("q is on the CPU but Triton compiles for the GPU here: move q, k "
-                         "and v to CUDA, or set TRITON_INTERPRET=1 before the first call")
+        raise ValueError("q is on the CPU but Triton compiles for the GPU here: move "
+                         "q, k and v to CUDA, or set TRITON_INTERPRET=1 before the "
+                         "first call")
 
-# %% ../nbs/07b_flash.ipynb #1aade943
+# %% ../nbs/07b_flash.ipynb #0197fa94
 def flash_attention(
     q: Tensor, k: Tensor, v: Tensor, is_causal: bool = False, scale: float | None = None
 ) -> Tensor:
