@@ -137,13 +137,16 @@ _KERNELS: dict[str, Any] = {}
 
 
 def _interpreted() -> bool:
-    "Do the kernels run in Triton's interpreter (no CUDA, or TRITON_INTERPRET=1)?"
+    """Do the kernels run in Triton's interpreter (no CUDA, or TRITON_INTERPRET=1)?
+    Fixed once they are decorated."""
+    if _KERNELS:
+        return _KERNELS["interpreted"]
     return os.environ.get("TRITON_INTERPRET") == "1" or not torch.cuda.is_available()
 
 
 def _kernels() -> dict[str, Any]:
     """The three kernels under `triton.jit` (interpreted without a CUDA GPU), `triton`
-    itself, and the swaps `_reductions` makes; imports Triton on the first call."""
+    itself, and the swaps `_interpretable` makes; imports Triton on the first call."""
     global tl
     if not _KERNELS:
         if _interpreted():  # read when a function is decorated, as below
@@ -170,13 +173,15 @@ def _kernels() -> dict[str, Any]:
         _KERNELS.update(
             triton=triton, forward=triton.jit(_forward_kernel),
             dkdv=triton.jit(_dkdv_kernel), dq=triton.jit(_dq_kernel), swaps=swaps,
+            interpreted=_interpreted(),
         )
     return _KERNELS
 
 
 @contextlib.contextmanager
-def _reductions():
-    "While kernels run: Triton's own functions usable by the interpreter."
+def _interpretable():
+    """While kernels run: Triton's own functions (tl.zeros, tl.max...) usable by the
+    interpreter, also when Triton was imported before TRITON_INTERPRET=1 was set."""
     swaps = _kernels()["swaps"]
     saved = [(module, name, getattr(module, name)) for module, name, _ in swaps]
     for module, name, f in swaps:
@@ -217,7 +222,7 @@ def _flash_forward(
     out = torch.empty_like(q)
     lse = torch.empty(B, H, n_q, dtype=torch.float32, device=q.device)
     grid = (-(-n_q // c["BLOCK_M"]), B * H)
-    with _reductions():
+    with _interpretable():
         _kernels()["forward"][grid](q, k, v, out, lse, n_q, k.shape[2], d, scale,
                                     CAUSAL=causal, **c)
     return out, lse
@@ -233,7 +238,7 @@ def _flash_backward(
     D = (do.float() * out.float()).sum(-1)  # rowsum(dO * O), (B, H, Nq)
     dq, dk, dv = torch.empty_like(q), torch.empty_like(k), torch.empty_like(v)
     c = _blocks("dkdv", d, q.dtype, blocks)
-    with _reductions():
+    with _interpretable():
         _kernels()["dkdv"][(-(-n_k // c["BLOCK_N"]), B * H)](
             q, k, v, do, lse, D, dk, dv, n_q, n_k, d, scale, CAUSAL=causal, **c
         )
