@@ -19,7 +19,7 @@ tl: Any = None
 # %% auto #0
 __all__ = ['flash_attention']
 
-# %% ../nbs/07b_flash.ipynb #93e65913
+# %% ../nbs/07b_flash.ipynb #f2791b37
 def _forward_kernel(
     Q, K, V, O, LSE, n_q, n_k, d, scale,
     CAUSAL: tl.constexpr, PRECISION: tl.constexpr,
@@ -58,7 +58,7 @@ def _forward_kernel(
     tl.store(O + rows[:, None] * d + dims[None, :], out, mask=q_mask)
     tl.store(LSE + rows, m + tl.log(l), mask=rows < n_q)
 
-# %% ../nbs/07b_flash.ipynb #b77cf705
+# %% ../nbs/07b_flash.ipynb #93e65913
 def _dkdv_kernel(
     Q, K, V, dO, LSE, Dr, dK, dV, n_q, n_k, d, scale,
     CAUSAL: tl.constexpr, PRECISION: tl.constexpr,
@@ -97,7 +97,7 @@ def _dkdv_kernel(
     tl.store(dK + kv, (dk * scale).to(dK.dtype.element_ty), mask=kv_mask)
     tl.store(dV + kv, dv.to(dV.dtype.element_ty), mask=kv_mask)
 
-# %% ../nbs/07b_flash.ipynb #d31b0148
+# %% ../nbs/07b_flash.ipynb #b77cf705
 def _dq_kernel(
     Q, K, V, dO, LSE, Dr, dQ, n_q, n_k, d, scale,
     CAUSAL: tl.constexpr, PRECISION: tl.constexpr,
@@ -132,7 +132,7 @@ def _dq_kernel(
         dq += tl.dot(ds.to(k.dtype), k, input_precision=PRECISION)
     tl.store(dQ + qo, (dq * scale).to(dQ.dtype.element_ty), mask=q_mask)
 
-# %% ../nbs/07b_flash.ipynb #22759122
+# %% ../nbs/07b_flash.ipynb #d31b0148
 _KERNELS: dict[str, Any] = {}
 
 
@@ -192,7 +192,7 @@ def _interpretable():
         for module, name, f in saved:
             setattr(module, name, f)
 
-# %% ../nbs/07b_flash.ipynb #996cde1f
+# %% ../nbs/07b_flash.ipynb #758985d2
 def _blocks(kernel: str, d: int, dtype: torch.dtype, blocks=None) -> dict[str, Any]:
     """Constants of one kernel ('forward', 'dkdv' or 'dq'): blocks of 32 under the
     interpreter, on a GPU larger tiles (fewer for float32, which takes twice the
@@ -248,7 +248,7 @@ def _flash_backward(
         )
     return dq, dk, dv
 
-# %% ../nbs/07b_flash.ipynb #33c7193b
+# %% ../nbs/07b_flash.ipynb #3c0e2053
 class _FlashAttention(torch.autograd.Function):
     """FlashAttention-2 in three Triton kernels: the forward pass saves the output and
     the log-sum-exp, the backward pass recomputes the weights."""
@@ -268,7 +268,7 @@ class _FlashAttention(torch.autograd.Function):
         )
         return *grads, None, None
 
-# %% ../nbs/07b_flash.ipynb #834e7c59
+# %% ../nbs/07b_flash.ipynb #1aade943
 def _check_flash(q: Tensor, k: Tensor, v: Tensor, is_causal) -> None:
     "Raise ValueError, naming the argument, for inputs flash_attention does not take."
     for name, t in (("q", q), ("k", k), ("v", v)):
@@ -302,7 +302,7 @@ def _check_flash(q: Tensor, k: Tensor, v: Tensor, is_causal) -> None:
                          "q, k and v to CUDA, or set TRITON_INTERPRET=1 before the "
                          "first call")
 
-# %% ../nbs/07b_flash.ipynb #0197fa94
+# %% ../nbs/07b_flash.ipynb #33c7193b
 def flash_attention(
     q: Tensor, k: Tensor, v: Tensor, is_causal: bool = False, scale: float | None = None
 ) -> Tensor:
