@@ -43,8 +43,9 @@ def test_a_timed_run_stops_on_time_and_its_schedule_follows_the_clock(tmp_path):
 
     r = main(TINY + ["--minutes", "0.04", "--eval-every", "1000", "--results", str(tmp_path / "r.json"),
                      "--out", str(tmp_path)])
-    # it stops at the first step past the time (then measures the final weights once)
-    assert r["steps"] > 10 and 2.4 <= r["train_seconds"] < 2.4 + 10
+    # it stops at the first step past the time (then measures the final weights once); how many
+    # steps fit in 2.4 s depends on the machine's load, so only that it took more than one
+    assert r["steps"] >= 2 and 2.4 <= r["train_seconds"] < 2.4 + 10
     fresh = _clock_schedule(60.0, warmup=4, device="cpu")
     assert fresh(0) == pytest.approx(0.25, abs=1e-3) and fresh(9) == pytest.approx(1.0, abs=1e-3)
     over = _clock_schedule(0.05, warmup=4, device="cpu")
