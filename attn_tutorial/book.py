@@ -7,6 +7,7 @@ import datetime
 import json
 import os
 import platform
+import re
 import textwrap
 import time
 from pathlib import Path
@@ -69,17 +70,17 @@ def read_benchmark(name: str) -> dict:
     return json.loads(book_file(f"bench/results/{name}.json").read_text())
 
 # %% ../nbs/95_book.ipynb #b80f7c06
-def _wait_for(name: str, folder: Path) -> None:
-    """Wait until the book's build has executed chapter `name`, when `folder` is
-    RESULTS: the build (`_ext/build.py`) sets `ATTN_TUTORIAL_WAIT` to the seconds to
-    wait and marks each executed notebook `RESULTS/<name>.executed`. Else return."""
+def _wait_for(notebook: str, folder: Path) -> None:
+    """Wait until the book's build has executed `notebook`, when `folder` is RESULTS:
+    the build (`_ext/build.py`) sets `ATTN_TUTORIAL_WAIT` to the seconds to wait and
+    marks each executed notebook `RESULTS/<notebook>.executed`. Else return."""
     seconds = float(os.environ.get("ATTN_TUTORIAL_WAIT", "0"))
     if not seconds or folder.resolve() != RESULTS.resolve():
         return
     deadline = time.monotonic() + seconds
-    while not (folder / f"{name}.executed").exists():
+    while not (folder / f"{notebook}.executed").exists():
         if time.monotonic() > deadline:  # a chapter that failed fails the build anyway
-            raise TimeoutError(f"{name} did not finish within {seconds:.0f} s")
+            raise TimeoutError(f"{notebook} did not finish within {seconds:.0f} s")
         time.sleep(0.5)
 
 # %% ../nbs/95_book.ipynb #8023f4c0
@@ -120,11 +121,12 @@ def record(
 
 def read_results(name: str, folder: str | Path | None = None, needs: str | None = None):
     """The JSON a chapter wrote to `folder/<name>.json` (default: RESULTS); a missing
-    file is a FileNotFoundError that says which chapter (`needs`) to run first. In the
-    book's build, which executes two chapters at a time, first wait for the chapter to
-    finish (`_wait_for`)."""
+    file is a FileNotFoundError that says which chapter (`needs`, e.g. "chapter 1
+    (01_motivation.ipynb)") to run first. In the book's build, which executes two
+    chapters at a time, first wait for that notebook (or `name`'s) to finish."""
     folder = Path(folder) if folder is not None else RESULTS
-    _wait_for(name, folder)
+    writer = re.search(r"([\w-]+)\.ipynb", needs or "")
+    _wait_for(writer.group(1) if writer else name, folder)
     path = folder / f"{name}.json"
     if not path.is_file():
         raise FileNotFoundError(
