@@ -32,8 +32,8 @@ FASHION_MNIST_HOWTO = (
 
 # %% auto #0
 __all__ = ['CLASSES', 'DEBIAN_FASHION_MNIST', 'FASHION_MNIST_HOWTO', 'load_fashion_mnist', 'balanced_split', 'image_batches',
-           'shift_flip', 'ViTConfig', 'ViT', 'cls_attention', 'attention_rollout', 'CNN', 'classify_loss', 'predict',
-           'accuracy', 'confusion_matrix', 'position_similarity']
+           'shift_flip', 'ViTConfig', 'ViT', 'CNN', 'classify_loss', 'predict', 'accuracy', 'confusion_matrix',
+           'position_similarity', 'cls_attention', 'attention_rollout']
 
 # %% ../nbs/14b_vit.ipynb #5fe31d25
 def load_fashion_mnist(
@@ -359,37 +359,6 @@ class ViT(nn.Module):
     attention_maps = _attention_maps
     from_hf = classmethod(_vit_from_hf)
 
-# %% ../nbs/14b_vit.ipynb #400ede8a
-def cls_attention(weights: Tensor) -> Tensor:
-    """What [CLS] attends to: one layer's weights `(B, heads, 1 + N, 1 + N)` ->
-    `(B, heads, N)`, [CLS]'s row without its weight on itself (so a row sums to 1
-    minus that weight)."""
-    if weights.dim() != 4 or weights.shape[-1] != weights.shape[-2]:
-        raise ValueError(
-            f"weights must be (B, heads, 1 + N, 1 + N), got {shape_of(weights)}"
-        )
-    return weights[:, :, 0, 1:]
-
-
-def attention_rollout(weights: list[Tensor], residual: float = 0.5) -> Tensor:
-    """Attention rollout (Abnar and Zuidema, 2020): how much each token's output
-    draws on each input token through all the layers. Each layer's weights `(B,
-    heads, S, S)` (first layer first) are averaged over the heads and mixed with the
-    identity for the residual connection, `residual * I + (1 - residual) * mean_h A`;
-    their product, last layer first, is `(B, S, S)`, each row summing to 1 (row 0:
-    [CLS])."""
-    if not weights or not 0 <= residual <= 1:
-        raise ValueError(
-            f"need one layer's weights at least and residual in [0, 1], got "
-            f"{len(weights)} layers, residual={residual}"
-        )
-    S = weights[0].shape[-1]
-    eye = torch.eye(S, dtype=weights[0].dtype, device=weights[0].device)
-    rolled = eye
-    for w in weights:
-        rolled = (residual * eye + (1 - residual) * w.mean(1)) @ rolled
-    return rolled
-
 # %% ../nbs/14b_vit.ipynb #169caa2d
 class CNN(nn.Module):
     """The baseline: one block per entry of `channels` (3 x 3 convolution, batch norm,
@@ -455,3 +424,34 @@ def position_similarity(vit: ViT) -> Tensor:
     g = vit.config.grid_size
     p = F.normalize(vit.pos_embed[0, 1:].detach(), dim=-1)
     return (p @ p.T).view(g, g, g, g)
+
+# %% ../nbs/14b_vit.ipynb #400ede8a
+def cls_attention(weights: Tensor) -> Tensor:
+    """What [CLS] attends to: one layer's weights `(B, heads, 1 + N, 1 + N)` ->
+    `(B, heads, N)`, [CLS]'s row without its weight on itself (so a row sums to 1
+    minus that weight)."""
+    if weights.dim() != 4 or weights.shape[-1] != weights.shape[-2]:
+        raise ValueError(
+            f"weights must be (B, heads, 1 + N, 1 + N), got {shape_of(weights)}"
+        )
+    return weights[:, :, 0, 1:]
+
+
+def attention_rollout(weights: list[Tensor], residual: float = 0.5) -> Tensor:
+    """Attention rollout (Abnar and Zuidema, 2020): how much each token's output
+    draws on each input token through all the layers. Each layer's weights `(B,
+    heads, S, S)` (first layer first) are averaged over the heads and mixed with the
+    identity for the residual connection, `residual * I + (1 - residual) * mean_h A`;
+    their product, last layer first, is `(B, S, S)`, each row summing to 1 (row 0:
+    [CLS])."""
+    if not weights or not 0 <= residual <= 1:
+        raise ValueError(
+            f"need one layer's weights at least and residual in [0, 1], got "
+            f"{len(weights)} layers, residual={residual}"
+        )
+    S = weights[0].shape[-1]
+    eye = torch.eye(S, dtype=weights[0].dtype, device=weights[0].device)
+    rolled = eye
+    for w in weights:
+        rolled = (residual * eye + (1 - residual) * w.mean(1)) @ rolled
+    return rolled
