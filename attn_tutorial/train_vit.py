@@ -37,14 +37,14 @@ def _parse(argv=None) -> argparse.Namespace:
     add = p.add_argument
     add("--models", nargs="+", choices=("vit", "cnn"), default=["vit", "cnn"])
     add("--minutes", type=float, default=20.0, help="training time of each model")
-    add("--steps", type=int, default=None, help="steps (default: what --minutes allow)")
+    add("--steps", type=int, default=None, help="steps; None: what --minutes allow")
     add("--data", choices=("auto", "full", "shipped"), default="auto",
         help="full: the 60,000 training images of Debian's dataset-fashion-mnist; "
         "shipped: the book's 10,000; auto: full where the package is installed")
     add("--valid-images", type=int, default=None,
-        help="training images held out to choose the checkpoint (default: 5,000 of "
-        "the full set, 1,000 of the shipped)")
-    add("--train-images", type=int, default=None, help="of the rest (default: all)")
+        help="training images held out to choose the checkpoint; None: 5,000 of the "
+        "full set, 1,000 of the shipped")
+    add("--train-images", type=int, default=None, help="of the rest; None: all")
     add("--patch", type=int, default=4, help="the ViT's patch size")
     add("--hidden", type=int, default=64, help="the ViT's width")
     add("--layers", type=int, default=4)
@@ -57,7 +57,7 @@ def _parse(argv=None) -> argparse.Namespace:
     add("--weight-decay", type=float, default=0.05, help="AdamW's")
     add("--warmup", type=int, default=200, help="steps")
     add("--smoothing", type=float, default=0.1, help="label smoothing")
-    add("--no-augment", action="store_true", help="no random shifts and mirroring")
+    add("--no-augment", action="store_true", help="no random shifts")
     add("--eval-every", type=int, default=500, help="steps between validations")
     add("--seed", type=int, default=0)
     add("--results", default="nbs/results/vit_{model}.json")

@@ -32,7 +32,7 @@ FASHION_MNIST_HOWTO = (
 
 # %% auto #0
 __all__ = ['CLASSES', 'DEBIAN_FASHION_MNIST', 'FASHION_MNIST_HOWTO', 'load_fashion_mnist', 'balanced_split', 'image_batches',
-           'shift_flip', 'ViTConfig', 'ViT', 'CNN', 'classify_loss', 'predict', 'accuracy', 'confusion_matrix',
+           'random_shift', 'ViTConfig', 'ViT', 'CNN', 'classify_loss', 'predict', 'accuracy', 'confusion_matrix',
            'position_similarity', 'cls_attention', 'attention_rollout']
 
 # %% ../nbs/14b_vit.ipynb #5fe31d25
@@ -108,25 +108,28 @@ def image_batches(
     seed: int = 0, augment: bool = False,
 ) -> Batches:
     """Re-iterable `(pixels (B, C, H, W), labels (B,))` batches (the book's `Batches`);
-    each pass shuffles with its own seed. `augment`: `shift_flip` each batch."""
+    each pass shuffles with its own seed. `augment`: `random_shift` each batch."""
     g = torch.Generator().manual_seed(seed)
 
     def make(idx):
         x = images[idx]
-        return (shift_flip(x, generator=g) if augment else x), labels[idx]
+        return (random_shift(x, generator=g) if augment else x), labels[idx]
 
     return Batches(len(images), make, batch_size, shuffle, seed=seed)
 
 
-def shift_flip(
-    pixels: Tensor, max_shift: int = 2, generator: torch.Generator | None = None
+def random_shift(
+    pixels: Tensor, max_shift: int = 2, mirror: bool = False,
+    generator: torch.Generator | None = None,
 ) -> Tensor:
-    """Each image of `pixels (B, C, H, W)` mirrored left to right with probability 1/2
-    and moved by up to `max_shift` pixels along each axis (zeros come in): the same
-    shape, a new draw for each image."""
+    """Each image of `pixels (B, C, H, W)` moved by up to `max_shift` pixels along each
+    axis (zeros come in), and with `mirror` flipped left to right with probability
+    1/2: the same shape, a new draw for each image."""
     B, C, H, W = pixels.shape
-    flip = torch.rand(B, generator=generator) < 0.5
-    x = torch.where(flip[:, None, None, None], pixels.flip(-1), pixels)
+    x = pixels
+    if mirror:
+        flip = torch.rand(B, generator=generator) < 0.5
+        x = torch.where(flip[:, None, None, None], x.flip(-1), x)
     s = max_shift
     dy, dx = torch.randint(0, 2 * s + 1, (2, B), generator=generator)
     padded = F.pad(x, (s, s, s, s))

@@ -11,7 +11,7 @@ import torch.nn.functional as F
 
 from attn_tutorial.vit import (
     CNN, ViT, ViTConfig, attention_rollout, balanced_split, cls_attention, confusion_matrix, load_fashion_mnist,
-    position_similarity, shift_flip,
+    position_similarity, random_shift,
 )
 
 TINY = dict(image_size=8, patch_size=4, num_channels=2, hidden_size=16, num_hidden_layers=2, num_attention_heads=4,
@@ -146,15 +146,18 @@ def test_fashion_mnist_the_shipped_subset_its_split_and_its_errors(tmp_path):
     assert confusion_matrix(torch.tensor([0, 1, 1]), torch.tensor([0, 0, 1]), 2).tolist() == [[1, 1], [0, 1]]
 
 
-def test_shift_flip_moves_and_mirrors_each_image_by_at_most_two_pixels():
+def test_random_shift_moves_each_image_by_at_most_two_pixels_and_mirrors_on_request():
     pixels = torch.zeros(64, 1, 28, 28)
     pixels[:, 0, 10, 5] = 1.0
-    moved = shift_flip(pixels, generator=torch.Generator().manual_seed(0))
-    assert moved.shape == pixels.shape and torch.equal(moved.sum((1, 2, 3)), torch.ones(64))
-    rows, cols = (moved[:, 0] == 1).nonzero()[:, 1:].T
-    assert ((rows - 10).abs() <= 2).all()
-    mirrored = (cols - 22).abs() <= 2                                  # column 5 mirrored is column 22
-    assert (mirrored | ((cols - 5).abs() <= 2)).all() and 0 < mirrored.sum() < 64
+    for mirror in (False, True):
+        moved = random_shift(pixels, mirror=mirror, generator=torch.Generator().manual_seed(0))
+        assert moved.shape == pixels.shape and torch.equal(moved.sum((1, 2, 3)), torch.ones(64))
+        rows, cols = (moved[:, 0] == 1).nonzero()[:, 1:].T
+        assert ((rows - 10).abs() <= 2).all()
+        mirrored = (cols - 22).abs() <= 2                              # column 5 mirrored is column 22
+        assert (mirrored | ((cols - 5).abs() <= 2)).all()
+        assert (0 < mirrored.sum() < 64) if mirror else not mirrored.any()
+        assert len(set(zip(rows.tolist(), cols.tolist()))) > 10           # a draw for each image
 
 
 def test_the_long_run_trains_both_models_chooses_on_validation_and_tests_once(tmp_path):
