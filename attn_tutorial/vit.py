@@ -194,6 +194,25 @@ def _hf_state_dict(self: ViTConfig, theirs: dict[str, Tensor]) -> dict[str, Tens
             ours[f"{mine}{us}.{name}"] = theirs[f"{hf}{them}.{name}"]
     return ours
 
+# %% ../nbs/14b_vit.ipynb #5753f2c0
+def _encoder_layer(self: ViTConfig) -> TransformerEncoderLayer:
+    """The book's encoder layer as HF's `ViTLayer`: pre-LN, GELU, batch first,
+    dropout on the attention weights and on what each sublayer adds."""
+    layer = TransformerEncoderLayer(
+        self.hidden_size, self.num_attention_heads,
+        self.intermediate_size or 4 * self.hidden_size, self.dropout, "gelu",
+        self.layer_norm_eps, batch_first=True, norm_first=True,
+    )
+    p = self.dropout if self.attn_dropout is None else self.attn_dropout
+    layer.self_attn.dropout = p
+    layer.dropout.p = 0.0  # HF's ViT has none between the two linear maps
+    return layer
+
+
+def _norm(self: ViTConfig) -> nn.LayerNorm:
+    "The layer norm: `(..., hidden_size)` -> the same shape."
+    return nn.LayerNorm(self.hidden_size, eps=self.layer_norm_eps)
+
 # %% ../nbs/14b_vit.ipynb #77b56514
 @dataclass(kw_only=True)
 class ViTConfig:
@@ -235,23 +254,7 @@ class ViTConfig:
         "Patches in an image, `grid_size ** 2`: the sequence is one longer ([CLS])."
         return self.grid_size**2
 
-    def encoder_layer(self) -> TransformerEncoderLayer:
-        """The book's encoder layer as HF's `ViTLayer`: pre-LN, GELU, batch first,
-        dropout on the attention weights and on what each sublayer adds."""
-        layer = TransformerEncoderLayer(
-            self.hidden_size, self.num_attention_heads,
-            self.intermediate_size or 4 * self.hidden_size, self.dropout, "gelu",
-            self.layer_norm_eps, batch_first=True, norm_first=True,
-        )
-        p = self.dropout if self.attn_dropout is None else self.attn_dropout
-        layer.self_attn.dropout = p
-        layer.dropout.p = 0.0  # HF's ViT has none between the two linear maps
-        return layer
-
-    def norm(self) -> nn.LayerNorm:
-        "The layer norm: `(..., hidden_size)` -> the same shape."
-        return nn.LayerNorm(self.hidden_size, eps=self.layer_norm_eps)
-
+    encoder_layer, norm = _encoder_layer, _norm
     from_hf = classmethod(_hf_config)
     hf_state_dict = _hf_state_dict
 
@@ -280,7 +283,7 @@ def _check_pixels(self: ViT, pixels: Tensor) -> None:
             f"image_size={c.image_size}: pixels must be {want}"
         )
 
-
+# %% ../nbs/14b_vit.ipynb #071cde15
 def _embed(self: ViT, pixels: Tensor) -> Tensor:
     """`pixels (B, C, H, W)` -> the encoder's input `(B, 1 + N, hidden_size)`: [CLS],
     then the N patches row by row, each with its position's vector added."""
