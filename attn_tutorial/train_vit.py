@@ -129,7 +129,8 @@ def _train(a, name: str, data: dict, rank: int, world: int, device):
     return model, dict(
         steps=len(hist.steps), train_seconds=hist.seconds,
         epochs=images / len(data["train"][1]), curve=curve, best_step=hist.best_step,
-        valid_accuracy=max(c["valid_accuracy"] for c in curve),
+        # only the first process validates
+        valid_accuracy=max((c["valid_accuracy"] for c in curve), default=None),
     )
 
 # %% ../nbs/82_vit_run.ipynb #0981b0cc

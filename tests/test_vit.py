@@ -185,3 +185,35 @@ def test_the_long_run_trains_both_models_chooses_on_validation_and_tests_once(tm
     timed = main(tiny + ["--models", "cnn", "--minutes", "0.02", "--eval-every", "1000",
                          "--results", str(tmp_path / "t_{model}.json"), "--out", str(tmp_path)])
     assert timed["cnn"]["steps"] > 1 and 1.2 <= timed["cnn"]["train_seconds"] < 1.2 + 10
+
+
+def _long_run_on_two_processes(rank, port, out):
+    import os
+
+    from attn_tutorial.train_vit import main
+
+    os.environ.update(WORLD_SIZE="2", RANK=str(rank), LOCAL_RANK=str(rank), MASTER_ADDR="127.0.0.1",
+                      MASTER_PORT=str(port))
+    torch.set_num_threads(1)
+    r = main(["--data", "shipped", "--valid-images", "200", "--train-images", "500", "--hidden", "16", "--layers",
+              "1", "--mlp", "32", "--channels", "8,16", "--steps", "6", "--eval-every", "3", "--batch-size", "16",
+              "--no-progress", "--results", f"{out}/vit_{{model}}.json", "--out", out])
+    with open(f"{out}/returned.{rank}", "w") as f:
+        json.dump(r, f)
+
+
+def test_under_torchrun_the_first_process_validates_tests_and_writes(tmp_path):
+    import socket
+
+    import torch.multiprocessing as mp
+
+    with socket.socket() as s:                                           # a free port for the process group
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    mp.spawn(_long_run_on_two_processes, args=(port, str(tmp_path)), nprocs=2)
+    first, second = (json.loads((tmp_path / f"returned.{r}").read_text()) for r in (0, 1))
+    assert second is None and set(first) == {"vit", "cnn"}
+    saved = json.loads((tmp_path / "vit_vit.json").read_text())
+    assert saved["provenance"]["processes"] == 2 and saved["provenance"]["command"].startswith("torchrun")
+    assert saved["steps"] == 6 and [c["step"] for c in saved["curve"]] == [3, 6]
+    assert saved["epochs"] == 6 * 16 / 500                               # 8 images a process, two processes
