@@ -60,7 +60,8 @@ def _parse(argv=None) -> argparse.Namespace:
     add("--weight-decay", type=float, default=0.05, help="AdamW's")
     add("--warmup", type=int, default=200, help="steps")
     add("--smoothing", type=float, default=0.1, help="label smoothing")
-    add("--no-augment", action="store_true", help="no random shifts")
+    add("--augment", action="store_true",
+        help="shift the training images at random by up to 2 pixels")
     add("--eval-every", type=int, default=500, help="steps between validations")
     add("--seed", type=int, default=0)
     add("--results", default="nbs/results/vit_{model}.json")
@@ -106,7 +107,7 @@ def _train(a, name: str, data: dict, rank: int, world: int, device):
     model = _model(a, name)
     batches = image_batches(
         *data["train"], max(a.batch_size // world, 1), seed=a.seed + rank,
-        augment=not a.no_augment,
+        augment=a.augment,
     )
     loss_fn = lambda m, batch: classify_loss(m, batch, a.smoothing)
     eval_fn = lambda m: {"valid_accuracy": accuracy(m, *data["valid"])}
