@@ -162,8 +162,8 @@ def main(argv=None) -> dict | None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(results, indent=1) + "\n")
     print(
-        f"held-out loss {results['final_valid_loss']:.3f} nats/char; results in "
-        f"{path}, weights in {out / 'gpt.pt'}"
+        f"held-out loss {results['final_valid_loss']:.3f} nats/char\n"
+        f"results in {path}\nweights in {out / 'gpt.pt'}"
     )
     return results
 

@@ -187,7 +187,7 @@ def _save(a, name: str, model: nn.Module, results: dict) -> None:
     path.write_text(json.dumps(results, indent=1) + "\n")
     print(
         f"{name}: test accuracy {results['test']['accuracy']:.4f} after "
-        f"{results['steps']:,} steps; results in {path}, weights in {out}"
+        f"{results['steps']:,} steps\nresults in {path}\nweights in {out}"
     )
 
 # %% ../nbs/82_vit_run.ipynb #f68818d2

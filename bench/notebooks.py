@@ -93,7 +93,7 @@ def report_build(out: Path | None = None) -> None:
     if out is not None:
         rows = [dict(notebook=Path(doc).name, seconds=round(t["seconds"], 1),
                      within_budget=t["seconds"] < NOTEBOOK_BUDGET, error=None) for doc, t in times.items()]
-        write(out, rows, "make book, then bench/notebooks.py --from-build --save")
+        write(out, rows, "make book (two notebooks at a time, one thread each), then bench/notebooks.py --from-build --save")
     for doc, t in sorted(times.items(), key=lambda kv: -kv[1]["seconds"]):
         print(f"{Path(doc).name:<22} {t['seconds']:7.1f} s{'' if t['seconds'] < NOTEBOOK_BUDGET else '  OVER 2 MIN'}")
     total = sum(t["seconds"] for t in times.values())
