@@ -22,7 +22,7 @@ from .search import greedy
 
 # %% auto #0
 __all__ = ['seed_everything', 'default_device', 'to_device', 'Progress', 'History', 'warmup_rsqrt', 'cosine_decay', 'fit',
-           'cycle_batches', 'distributed', 'run_as_script', 'seq2seq_loss', 'seq2seq_accuracy']
+           'cycle_batches', 'clock_schedule', 'distributed', 'run_as_script', 'seq2seq_loss', 'seq2seq_accuracy']
 
 # %% ../nbs/92_train.ipynb #a1cbf1a4
 def seed_everything(seed: int = 0) -> None:
@@ -383,6 +383,26 @@ def cycle_batches(batches: Iterable):
             yield b
         if empty:
             raise ValueError("batches is empty")
+
+# %% ../nbs/92_train.ipynb #d2ad962f
+def clock_schedule(seconds: float, warmup: int, device=None) -> Callable[[int], float]:
+    """A factor of the learning rate for a run of `seconds`: linear warm-up over
+    `warmup` steps, then half a cosine that follows the clock instead of the step
+    count, from the first call to 0 at `seconds`. Under torch.distributed every
+    process takes the first process's clock (broadcast from `device`)."""
+    import torch.distributed as dist
+
+    start = time.perf_counter()
+
+    def factor(step: int) -> float:
+        done = torch.tensor(min((time.perf_counter() - start) / seconds, 1.0))
+        if dist.is_available() and dist.is_initialized():
+            done = done.to(device)
+            dist.broadcast(done, src=0)
+        warm = min((step + 1) / max(warmup, 1), 1.0)
+        return warm * 0.5 * (1 + math.cos(math.pi * float(done)))
+
+    return factor
 
 # %% ../nbs/92_train.ipynb #91f86ed2
 @contextmanager

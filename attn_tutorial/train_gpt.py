@@ -6,14 +6,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import sys
-import time
 from pathlib import Path
-from typing import Callable
 
 import torch
-import torch.distributed as dist
 
 from .book import provenance
 from .data import SPECIALS, Vocab
@@ -22,7 +18,7 @@ from attn_tutorial.gpt import (
     text_batches,
 )
 from attn_tutorial.train import (
-    cosine_decay, distributed, fit, run_as_script, seed_everything,
+    clock_schedule, cosine_decay, distributed, fit, run_as_script, seed_everything,
 )
 
 # %% auto #0
@@ -57,25 +53,6 @@ def _parse(argv=None) -> argparse.Namespace:
     add("--no-progress", action="store_true")
     return p.parse_args(argv)
 
-
-def _clock_schedule(seconds: float, warmup: int, device) -> Callable[[int], float]:
-    """A factor of the learning rate for a run of `seconds`: linear warm-up over
-    `warmup` steps, then half a cosine that follows the clock instead of the step
-    count, from the first call to 0 at `seconds`, so that it ends with the run at any
-    speed. Under torch.distributed every process takes the first process's clock,
-    so that all step with the same rate."""
-    start = time.perf_counter()
-
-    def factor(step: int) -> float:
-        done = torch.tensor(min((time.perf_counter() - start) / seconds, 1.0))
-        if dist.is_available() and dist.is_initialized():
-            done = done.to(device)
-            dist.broadcast(done, src=0)
-        warm = min((step + 1) / max(warmup, 1), 1.0)
-        return warm * 0.5 * (1 + math.cos(math.pi * float(done)))
-
-    return factor
-
 # %% ../nbs/80_gpt_run.ipynb #82beb4db
 def _long_run(a, rank: int, world: int, device) -> tuple[GPT, dict]:
     "Train (`fit`) as `a` says; -> the model and what the run measured."
@@ -99,7 +76,7 @@ def _long_run(a, rank: int, world: int, device) -> tuple[GPT, dict]:
     seconds = 60 * a.minutes
     schedule = (
         cosine_decay(a.steps, a.warmup) if a.steps  # a fixed number of steps
-        else _clock_schedule(seconds, a.warmup, device)  # as many as the minutes allow
+        else clock_schedule(seconds, a.warmup, device)  # as many as the minutes allow
     )
     hist = fit(
         model, lm_loss, batches, a.steps, seconds=seconds, lr=a.lr,

@@ -15,10 +15,8 @@ from torch import nn
 
 from .book import provenance
 from attn_tutorial.train import (
-    cosine_decay, distributed, fit, run_as_script, seed_everything,
+    clock_schedule, cosine_decay, distributed, fit, run_as_script, seed_everything,
 )
-# the GPT's long run's schedule: a cosine that follows the clock
-from .train_gpt import _clock_schedule
 from attn_tutorial.vit import (
     CLASSES, CNN, DEBIAN_FASHION_MNIST, ViT, ViTConfig, accuracy, balanced_split,
     classify_loss, confusion_matrix, image_batches, load_fashion_mnist,
@@ -114,7 +112,7 @@ def _train(a, name: str, data: dict, rank: int, world: int, device):
     seconds = 60 * a.minutes
     schedule = (
         cosine_decay(a.steps, a.warmup) if a.steps  # a fixed number of steps
-        else _clock_schedule(seconds, a.warmup, device)  # as many as the minutes allow
+        else clock_schedule(seconds, a.warmup, device)  # as many as the minutes allow
     )
     hist = fit(
         model, loss_fn, batches, a.steps, seconds=seconds, lr=a.lr,

@@ -39,29 +39,30 @@ def test_the_long_run_script_writes_results_samples_and_weights(tmp_path):
 
 
 def test_a_timed_run_stops_on_time_and_its_schedule_follows_the_clock(tmp_path):
-    from attn_tutorial.train_gpt import _clock_schedule, main
+    from attn_tutorial.train import clock_schedule
+    from attn_tutorial.train_gpt import main
 
     r = main(TINY + ["--minutes", "0.04", "--eval-every", "1000", "--results", str(tmp_path / "r.json"),
                      "--out", str(tmp_path)])
     # it stops at the first step past the time (then measures the final weights once); how many
     # steps fit in 2.4 s depends on the machine's load, so only that it took more than one
     assert r["steps"] >= 2 and 2.4 <= r["train_seconds"] < 2.4 + 10
-    fresh = _clock_schedule(60.0, warmup=4, device="cpu")
+    fresh = clock_schedule(60.0, warmup=4, device="cpu")
     assert fresh(0) == pytest.approx(0.25, abs=1e-3) and fresh(9) == pytest.approx(1.0, abs=1e-3)
-    over = _clock_schedule(0.05, warmup=4, device="cpu")
+    over = clock_schedule(0.05, warmup=4, device="cpu")
     time.sleep(0.06)
     assert over(9) == 0.0                                              # the end of the time is the end of the cosine
 
 
 def _clock_on_two_processes(rank, init, out):
-    import attn_tutorial.train_gpt as gpt
+    import attn_tutorial.train as train
 
     class Clock:                                                       # the second process's clock runs 30 s ahead
         perf_counter = staticmethod(lambda: time.perf_counter() + 30.0 * rank)
 
     dist.init_process_group("gloo", init_method=init, rank=rank, world_size=2)
-    factor = gpt._clock_schedule(60.0, warmup=1, device="cpu")
-    gpt.time = Clock                                                   # from the first call on
+    factor = train.clock_schedule(60.0, warmup=1, device="cpu")
+    train.time = Clock                                                   # from the first call on
     torch.save(factor(5), f"{out}.{rank}")
     dist.destroy_process_group()
 
