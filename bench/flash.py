@@ -20,11 +20,8 @@ Without a GPU the JSON says "gpu": "not measured: no CUDA device".
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
 import math
-import os
-import platform
 import subprocess
 import sys
 import time
@@ -32,6 +29,7 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from provenance import provenance
 
 D = 64
 MEMORY_IMPLS = ["plain (weights stored)", "blocks (chunked_attention)", "torch SDPA"]
@@ -179,13 +177,8 @@ def main() -> None:
         triton_version = None
     probe = torch.randn(1, 1, 64, D)
     sdpa_backend = str(torch._fused_sdp_choice(probe, probe, probe))
-    today = datetime.date.today().isoformat()
-    machine = f"{os.cpu_count()} CPU cores ({platform.machine()})"
     result = dict(
-        source=f"bench/flash.py, run on {today} (torch {torch.__version__}, triton {triton_version}, "
-               f"{torch.get_num_threads()} threads, {machine})",
-        command=" ".join([".venv/bin/python", "bench/flash.py", *sys.argv[1:]]), date=today, machine=machine,
-        torch=torch.__version__, triton=triton_version, threads=torch.get_num_threads(),
+        **provenance("bench/flash.py", triton=triton_version),
         cpu_sdpa_backend=f"torch._fused_sdp_choice on the CPU: {sdpa_backend} (1 = its flash kernel, 0 = math)",
         memory_note="peak extra resident memory of fn(q, k, v).sum().backward(), B = H = 1, d = 64, float32, "
                     "each in a fresh process (attn_tutorial.measure.measure_peak_mib); saved_mib: what autograd "

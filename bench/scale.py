@@ -14,9 +14,7 @@ Prints tables, writes bench/results/scale.json (which nbs/07_scale.ipynb reads).
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
-import platform
 import subprocess
 import sys
 from pathlib import Path
@@ -27,6 +25,7 @@ import torch.nn.functional as F
 from attn_tutorial.attention import scaled_dot_product_attention
 from attn_tutorial.efficient import chunked_attention
 from attn_tutorial.measure import median_time
+from provenance import provenance
 
 IMPLS = {"book (naive)": lambda q, k, v: scaled_dot_product_attention(q, k, v)[0],
          "torch SDPA": F.scaled_dot_product_attention,
@@ -87,9 +86,7 @@ def main() -> None:
     if ratio is not None:
         print(f"goal: chunked forward / SDPA at N=4096 = {ratio:.2f} (<= 2.0: {ratio <= 2.0})")
     print(f"goal: chunked peak extra memory at N={Ns[-1]} = {mem_top:.1f} MiB (<= 64: {mem_top <= 64})")
-    today = datetime.date.today().isoformat()
-    result = dict(source=f"bench/scale.py, run on {today} (torch {torch.__version__}, {torch.get_num_threads()} "
-                         f"threads, {platform.machine()})", H=H, d=d, time=rows, memory=memory,
+    result = dict(**provenance("bench/scale.py"), H=H, d=d, time=rows, memory=memory,
                   matmul_gflops=matmul, goal_ratio_4096=ratio, goal_memory_mib=mem_top)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
