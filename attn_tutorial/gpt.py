@@ -34,10 +34,12 @@ SHAKESPEARE_HOWTO = (
 
 def load_text(split: str, path: str | Path | None = None) -> str:
     """The text of `split`: "train" (seven plays), "valid" (*Twelfth Night*, held out
-    whole) or "more_plays" (the 29 others, for the long run), from `data/shakespeare/`
-    (or `path`)."""
-    if split not in ("train", "valid", "more_plays"):
-        raise ValueError(f"no split {split!r}: 'train', 'valid' or 'more_plays'")
+    whole), "test" (*Measure for Measure*, held out whole, scored once) or
+    "more_plays" (28 others, for the long run), from `data/shakespeare/` (or `path`)."""
+    if split not in ("train", "valid", "test", "more_plays"):
+        raise ValueError(
+            f"no split {split!r}: 'train', 'valid', 'test' or 'more_plays'"
+        )
     path = Path(path) if path else DATA_DIR / "shakespeare" / f"{split}.txt"
     if not path.is_file():
         raise data_missing(path, SHAKESPEARE_HOWTO)

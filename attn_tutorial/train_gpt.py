@@ -30,7 +30,8 @@ def _parse(argv=None) -> argparse.Namespace:
     show_defaults = argparse.ArgumentDefaultsHelpFormatter
     p = argparse.ArgumentParser(
         prog="python -m attn_tutorial.train_gpt", formatter_class=show_defaults,
-        description="A character-level GPT on Shakespeare (held out: Twelfth Night)",
+        description="A character-level GPT on Shakespeare (validation play: Twelfth "
+        "Night; test play: Measure for Measure)",
     )
     add = p.add_argument
     add("--minutes", type=float, default=20.0, help="training time")
@@ -45,7 +46,9 @@ def _parse(argv=None) -> argparse.Namespace:
     add("--lr", type=float, default=2e-3)
     add("--weight-decay", type=float, default=0.5, help="AdamW's; 0: Adam")
     add("--warmup", type=int, default=100)
-    add("--more-plays", action="store_true", help="train on 29 more plays too")
+    add("--more-plays", action="store_true", help="train on 28 more plays too")
+    add("--test", action="store_true",
+        help="score the final weights on the test play; once, for the chosen run")
     add("--eval-every", type=int, default=250, help="steps between held-out losses")
     add("--seed", type=int, default=0)
     add("--results", default="nbs/results/gpt_long.json")
@@ -57,11 +60,12 @@ def _parse(argv=None) -> argparse.Namespace:
 def _long_run(a, rank: int, world: int, device) -> tuple[GPT, dict]:
     "Train (`fit`) as `a` says; -> the model and what the run measured."
     train_text = load_text("train")
-    if a.more_plays:  # Twelfth Night is still held out
+    if a.more_plays:  # the validation and test plays are still held out
         train_text += "\n" + load_text("more_plays")
     vocab = char_vocab(train_text)
     train_ids = encode_text(train_text, vocab)
     valid_ids = encode_text(load_text("valid"), vocab)
+    test_ids = encode_text(load_text("test"), vocab) if a.test else None
     seed_everything(a.seed)  # the same initial weights on every process
     config = GPTConfig(
         vocab_size=len(vocab), n_positions=a.context, n_embd=a.n_embd,
@@ -90,9 +94,13 @@ def _long_run(a, rank: int, world: int, device) -> tuple[GPT, dict]:
         )
         for s, t, e in zip(hist.eval_steps, hist.eval_seconds, hist.evals)
     ]
+    test = {}
+    if a.test:  # the final weights, those the last validation measured
+        with torch.no_grad():
+            test["test_loss"] = held_out_loss(model.eval(), test_ids, a.context)
     return model, dict(
         vocab=vocab.itos, train_chars=len(train_ids), steps=len(hist.steps),
-        train_seconds=hist.seconds, curve=curve,
+        train_seconds=hist.seconds, curve=curve, **test,
     )
 
 # %% ../nbs/80_gpt_run.ipynb #0ae9f1be

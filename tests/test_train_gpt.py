@@ -75,22 +75,44 @@ def test_under_torch_distributed_every_process_takes_the_first_process_clock(tmp
     assert first == second > 0.5 * (1 + math.cos(math.pi * 0.25))
 
 
-def test_more_plays_hold_twelfth_night_out_and_weight_decay_reaches_the_optimizer(tmp_path, monkeypatch):
+def test_more_plays_hold_the_validation_and_test_plays_out_and_weight_decay_reaches_the_optimizer(
+        tmp_path, monkeypatch):
     import attn_tutorial.gpt as gpt
     import attn_tutorial.train as train
     from attn_tutorial.train_gpt import main
 
-    train_text, more, valid = (gpt.load_text(s) for s in ("train", "more_plays", "valid"))
+    train_text, more, valid, test = (gpt.load_text(s) for s in ("train", "more_plays", "valid", "test"))
     assert len(more) > 3 * len(train_text)                             # the long run's extra text
     seen = train_text + more
     rng = random.Random(0)
-    starts = [rng.randrange(len(valid) - 80) for _ in range(200)]
-    # no stretch of 80 characters of the held-out play occurs in any training text
-    assert not [s for s in starts if valid[s:s + 80] in seen]
+    for held in (valid, test):
+        starts = [rng.randrange(len(held) - 80) for _ in range(200)]
+        # no stretch of 80 characters of a held-out play occurs in any training text
+        assert not [s for s in starts if held[s:s + 80] in seen]
+    assert not [s for s in starts if test[s:s + 80] in valid]          # and the two held-out plays differ
     made = []
     monkeypatch.setattr(train, "_optimizer", lambda *a: made.append(a) or torch.optim.Adam(a[0].parameters()))
     r = main(TINY + ["--steps", "2", "--more-plays", "--weight-decay", "0.1",
                          "--results", str(tmp_path / "r.json"), "--out", str(tmp_path)])
     assert r["train_chars"] == len(train_text) + 1 + len(more) and made[0][3] == 0.1
-    with pytest.raises(ValueError, match="no split 'test'"):
-        gpt.load_text("test")
+    assert "test_loss" not in r                                        # the test play is scored only when asked
+    with pytest.raises(ValueError, match="no split 'tests'"):
+        gpt.load_text("tests")
+
+
+def test_the_test_play_is_scored_once_with_the_final_weights(tmp_path):
+    import attn_tutorial.gpt as gpt
+    from attn_tutorial.train_gpt import main
+
+    r = main(TINY + ["--steps", "3", "--test", "--results", str(tmp_path / "r.json"), "--out", str(tmp_path)])
+    from attn_tutorial.data import SPECIALS, Vocab
+
+    kept = torch.load(tmp_path / "gpt.pt")
+    model = GPT(GPTConfig(vocab_size=len(kept["vocab"]), n_positions=48, n_embd=16, n_layer=1, n_head=2))
+    model.load_state_dict(kept["state"])
+    test_ids = gpt.encode_text(gpt.load_text("test"), Vocab(kept["vocab"][len(SPECIALS):]))
+    with torch.no_grad():
+        again = gpt.held_out_loss(model.eval(), test_ids, 48)
+    # the saved weights score the test play as the run reported (float32 sums: 1e-6)
+    assert r["test_loss"] == pytest.approx(again, rel=1e-6)
+    assert json.loads((tmp_path / "r.json").read_text())["test_loss"] == r["test_loss"]
