@@ -22,9 +22,11 @@ min_python = cfg["min_python"]
 
 # The files the chapters read, copied into the package (attn_tutorial/_files/<path>), so that a chapter downloaded
 # alone runs wherever the package is installed: the corpora with their licences, the long runs' results, the
-# benchmark tables and the pretrained chapter's reference outputs. Not the extraction scripts (the repository is
+# benchmark tables, the pretrained chapter's reference outputs and the table of contents (the conclusion's list
+# of chapters). Not the extraction scripts (the repository is
 # where the files are made again) nor the long run's extra plays (only its script reads them).
-BOOK_FILES = ["data/**/*", "nbs/results/*.json", "bench/results/*.json", "tests/fixtures/minilm_reference.json"]
+BOOK_FILES = ["data/**/*", "nbs/results/*.json", "bench/results/*.json", "tests/fixtures/minilm_reference.json",
+              "_toc.yml"]
 LEFT_OUT = {"extract.py", "more_plays.txt"}
 
 
